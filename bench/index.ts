@@ -3,7 +3,14 @@ import os from 'node:os';
 
 interface BenchModule { bench(opts: { quick: boolean }): Promise<Record<string, unknown>> }
 
-const modules: Record<string, () => Promise<BenchModule>> = {};
+// Each entry is a module under bench/ exporting bench({ quick }).
+const modules: Record<string, () => Promise<BenchModule>> = {
+  model: () => import('./model.js'),
+  data: () => import('./data.js'),
+  comm: () => import('./comm.js'),
+  metrics: () => import('./metrics.js'),
+  onednn: () => import('./onednn.js'),
+};
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));

@@ -1,0 +1,199 @@
+// `npm run bench onednn`: train-step throughput of ResNet-18/50 on the `onednn` backend vs WASM
+// (and PyTorch through Debian's python3-torch when installed), plus raw oneDNN conv GFLOP/s.
+//
+// One train step = computeGradients (GRADIA loss with closed-form Grad-CAM attention term,
+// forward + backward) on `batch` images + one Adam step on the flat parameters. PyTorch does
+// the same network with cross-entropy + backward + torch.optim.Adam (no attention term).
+// Env: GRADIA_BENCH_THREADS (default: all cores), GRADIA_BENCH_ARCHS (default resnet18,resnet50),
+// GRADIA_BENCH_SKIP (comma list of onednn,wasm,torch), GRADIA_ONEDNN_PROFILE=1 (per-kernel times).
+import os from 'node:os';
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tf } from '../src/backend/tf.js';
+import { registerOnednnBackend, setOnednnThreads, onednnInfo, kernelTimes } from '../src/backend/onednn/index.js';
+import { createModel, disposeModel, computeGradients, readParams, writeParams, adamStep, createAdamState } from '../src/model/index.js';
+import type { ArchName, TrainBatch } from '../src/model/index.js';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 4294967296; };
+}
+
+function makeBatch(n: number, size: number, classes: number): TrainBatch {
+  const r = rng(1);
+  const g = size / 32;
+  return {
+    n, size,
+    images: Float32Array.from({ length: n * size * size * 3 }, () => r() * 2 - 1),
+    labels: Int32Array.from({ length: n }, () => Math.floor(r() * classes)),
+    predWeight: new Float32Array(n).fill(1),
+    attWeight: Float32Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 1 : 0)),
+    targets: Float32Array.from({ length: n * g * g }, () => r()),
+  };
+}
+
+function split(b: TrainBatch, micro: number): TrainBatch[] {
+  const out: TrainBatch[] = [];
+  const per = b.size * b.size * 3;
+  const g2 = (b.size / 32) ** 2;
+  for (let i = 0; i < b.n; i += micro) {
+    const j = Math.min(b.n, i + micro);
+    out.push({
+      n: j - i, size: b.size, images: b.images.subarray(i * per, j * per), labels: b.labels.subarray(i, j),
+      predWeight: b.predWeight.subarray(i, j), attWeight: b.attWeight.subarray(i, j), targets: b.targets.subarray(i * g2, j * g2),
+    });
+  }
+  return out;
+}
+
+/** images/s of the train step (median of `steps` timed steps after one warm-up step). */
+async function trainRate(backend: string, arch: ArchName, size: number, batch: number, micro: number, steps: number): Promise<{ imagesPerS: number; stepMs: number[] }> {
+  await tf.setBackend(backend);
+  await tf.ready();
+  const classes = 1000;
+  const model = createModel(arch, classes, 1);
+  const b = makeBatch(batch, size, classes);
+  const mbs = split(b, micro);
+  const norm = { globalBatch: b.n, globalAttCount: Array.from(b.attWeight).filter((w) => w > 0).length };
+  const adam = createAdamState(readParams(model).length);
+  const step = () => {
+    const g = computeGradients(model, mbs, norm, { attentionWeight: 1, cam: 'closed' });
+    const p = readParams(model);
+    adamStep(p, g.grads, adam);
+    writeParams(model, p);
+  };
+  try {
+    step();
+    for (const k of Object.keys(kernelTimes)) delete kernelTimes[k];
+    const ms: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      step();
+      ms.push(performance.now() - t0);
+    }
+    const sorted = [...ms].sort((x, y) => x - y);
+    const med = sorted[Math.floor(sorted.length / 2)];
+    return { imagesPerS: batch / (med / 1000), stepMs: ms.map((x) => Math.round(x)) };
+  } finally {
+    disposeModel(model);
+  }
+}
+
+const TORCH_SCRIPT = `
+import json, sys, time, torch, torchvision
+arch, size, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+m = getattr(torchvision.models, arch)(num_classes=1000)
+m.train()
+opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+x = torch.randn(batch, 3, size, size)
+y = torch.randint(0, 1000, (batch,))
+def step():
+    opt.zero_grad()
+    loss = torch.nn.functional.cross_entropy(m(x), y)
+    loss.backward()
+    opt.step()
+step()
+ms = []
+for _ in range(steps):
+    t0 = time.perf_counter(); step(); ms.append((time.perf_counter() - t0) * 1000)
+ms.sort()
+print(json.dumps({"imagesPerS": batch / (ms[len(ms) // 2] / 1000), "torch": torch.__version__, "threads": torch.get_num_threads()}))
+`;
+
+function torchPython(): string | null {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+function torchRate(py: string, arch: string, size: number, batch: number, steps: number, threads: number): Record<string, unknown> {
+  const r = spawnSync(py, ['-c', TORCH_SCRIPT, arch, String(size), String(batch), String(steps), String(threads)], {
+    encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) }, timeout: 900_000,
+  });
+  if (r.status !== 0) return { error: (r.stderr || String(r.error)).trim().split('\n').at(-1) };
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+/** GFLOP/s of the raw oneDNN conv kernels: forward, backward-data, backward-weights. */
+async function convGflops(n: number, reps: number): Promise<Record<string, number>> {
+  await tf.setBackend('onednn');
+  const x = tf.randomNormal([n, 56, 56, 64]) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
+  const dy = tf.randomNormal([n, 56, 56, 64]) as tf.Tensor4D;
+  const flop = 2 * n * 56 * 56 * 64 * 64 * 9;
+  const time = (f: () => tf.Tensor): number => {
+    tf.dispose(f());
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) tf.dispose(f());
+    return (flop * reps) / ((performance.now() - t0) / 1000) / 1e9;
+  };
+  const r = {
+    fwd: time(() => tf.conv2d(x, w, 1, 'same')),
+    bwdData: time(() => tf.conv2dTranspose(dy, w, [n, 56, 56, 64], 1, 'same')),
+    bwdWeights: time(() => tf.tidy(() => tf.grad((ww: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, ww as tf.Tensor4D, 1, 'same'), dy)))(w))),
+  };
+  tf.dispose([x, w, dy]);
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Math.round(v * 10) / 10]));
+}
+
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+export async function bench(opts: { quick: boolean }): Promise<Record<string, unknown>> {
+  const reg = await registerOnednnBackend();
+  const threads = Number(process.env.GRADIA_BENCH_THREADS) || os.cpus().length;
+  const size = opts.quick ? 64 : 224;
+  const batch = opts.quick ? 4 : 16;
+  const steps = opts.quick ? 1 : 3;
+  const archs = (process.env.GRADIA_BENCH_ARCHS ?? 'resnet18,resnet50').split(',') as ArchName[];
+  const skip = new Set((process.env.GRADIA_BENCH_SKIP ?? '').split(','));
+  const out: Record<string, unknown> = { size, batch, threads, step: 'computeGradients (GRADIA loss, closed-form cam) + Adam' };
+  if (!reg.ok) {
+    console.log(`onednn: unavailable: ${reg.reason}`);
+    out.onednn = { unavailable: reg.reason };
+  } else {
+    setOnednnThreads(threads);
+    out.onednnInfo = { version: onednnInfo().version, threads };
+    out.convGflops56x56x64 = { batch: opts.quick ? 2 : 8, threads, ...(await convGflops(opts.quick ? 2 : 8, opts.quick ? 2 : 5)) };
+    console.log(`oneDNN conv 56x56x64->64 3x3 GFLOP/s (${threads} threads): ${JSON.stringify(out.convGflops56x56x64)}`);
+  }
+  const py = skip.has('torch') ? null : torchPython();
+  for (const arch of archs) {
+    const r: Record<string, unknown> = {};
+    if (reg.ok && !skip.has('onednn')) {
+      setOnednnThreads(threads);
+      const o = await trainRate('onednn', arch, size, batch, batch, steps);
+      r.onednn = round(o.imagesPerS);
+      r.onednnStepMs = o.stepMs;
+      console.log(`${arch} onednn (${threads} threads): ${r.onednn} images/s, steps ${o.stepMs.join('/')} ms`);
+      if (process.env.GRADIA_ONEDNN_PROFILE === '1') {
+        const top = Object.entries(kernelTimes).sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
+        console.log(top.map(([k, v]) => `  ${k}: ${round(v.ms / steps, 1)} ms/step (${v.calls / steps} calls)`).join('\n'));
+      }
+    }
+    if (!skip.has('wasm')) {
+      // WASM's heap is capped at 4 GiB: ResNet-50 trains only in micro-batches of <= 4 there.
+      const micro = arch === 'resnet50' ? Math.min(4, batch) : batch;
+      const w = await trainRate('wasm', arch, size, batch, micro, opts.quick ? 1 : 1);
+      r.wasm = round(w.imagesPerS);
+      r.wasmMicroBatch = micro;
+      console.log(`${arch} wasm (1 thread, micro-batch ${micro}): ${r.wasm} images/s`);
+    }
+    if (py) {
+      const t = torchRate(py, arch, size, batch, steps, threads);
+      r.torch = typeof t.imagesPerS === 'number' ? round(t.imagesPerS) : t;
+      console.log(`${arch} pytorch ${String(t.torch ?? '')} (${threads} threads): ${JSON.stringify(r.torch)} images/s`);
+    } else {
+      r.torch = 'not installed (apt-get install python3-torch python3-torchvision)';
+    }
+    if (typeof r.onednn === 'number' && typeof r.wasm === 'number') r.onednnOverWasm = round(r.onednn / r.wasm);
+    if (typeof r.onednn === 'number' && typeof r.torch === 'number') r.onednnOverTorch = round(r.onednn / r.torch);
+    out[arch] = r;
+  }
+  out.machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30) };
+  if (process.env.GRADIA_BENCH_OUT) fs.writeFileSync(process.env.GRADIA_BENCH_OUT, JSON.stringify(out, null, 2));
+  return out;
+}

@@ -1,0 +1,14 @@
+{
+  "targets": [
+    {
+      "target_name": "gradia_onednn",
+      "sources": ["src/onednn.cc", "src/elementwise.cc", "src/batchnorm.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
+      "libraries": ["-ldnnl", "-fopenmp"]
+    }
+  ]
+}

@@ -1,0 +1,66 @@
+// Loads the optional oneDNN N-API addon (native/, built by scripts/build-native.mjs at install).
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../../util/paths.js';
+
+/** The addon's functions. All buffers are caller-owned Float32Arrays; results are written in place. */
+export interface OnednnAddon {
+  /** params: N, IH, IW, IC, KH, KW, OC, OH, OW, SH, SW, DH, DW, PT, PL, PB, PR (tfjs dilation: 1 = none).
+   *  act: 0 none, 1 relu, 2 relu6, 3 sigmoid, 4 elu, 5 leakyrelu(alpha). Filter is HWIO. */
+  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: number[], act: number, alpha: number): void;
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[]): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: number[]): void;
+  /** params: Ba, Bb, M, K, N, transposeA, transposeB */
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, params: number[]): void;
+  /** params: N, IH, IW, C, KH, KW, OH, OW, SH, SW, PT, PL, PB, PR; kind 0 max, 1 avg (padding excluded) */
+  pool(x: Float32Array, y: Float32Array, params: number[], kind: number): void;
+  poolBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, params: number[], kind: number): void;
+  /** op: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 squared difference; numpy broadcasting */
+  binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
+  /** op: 0 sum, 1 mean, 2 max, 3 min over the middle axis of [outer, r, inner] */
+  reduce(op: number, x: Float32Array, outer: number, r: number, inner: number, out: Float32Array): void;
+  /** op: 0 relu, 1 neg, 2 exp, 3 log, 4 sqrt, 5 rsqrt, 6 square, 7 abs, 8 step(alpha), 9 sigmoid, 10 relu6 */
+  unary(op: number, x: Float32Array, out: Float32Array, n: number, alpha: number): void;
+  addN(xs: Float32Array[], out: Float32Array, n: number): void;
+  /** Batch-norm statistics over the rows of a [rows, C] view: mean and biased variance. */
+  bnStats(x: Float32Array, rows: number, C: number, mean: Float32Array, variance: Float32Array): void;
+  bnApply(x: Float32Array, rows: number, C: number, mean: Float32Array, variance: Float32Array, gamma: Float32Array,
+    beta: Float32Array, eps: number, y: Float32Array, relu: boolean): void;
+  bnBackward(dy: Float32Array, x: Float32Array, rows: number, C: number, mean: Float32Array, variance: Float32Array,
+    gamma: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+  /** dx = dy where y > 0, else 0 */
+  reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
+  setThreads(n: number): void;
+  getThreads(): number;
+  version(): string;
+  clearCache(): void;
+}
+
+export const INSTALL_HINT =
+  'install libdnnl-dev (apt-get install libdnnl-dev) and rebuild the addon with `npm run build:native` (or `npm ci`)';
+
+/** Path of the addon: $GRADIA_ONEDNN_ADDON, else native/build/Release/gradia_onednn.node. */
+export function addonPath(): string {
+  return process.env.GRADIA_ONEDNN_ADDON || path.join(repoRoot, 'native', 'build', 'Release', 'gradia_onednn.node');
+}
+
+let cached: { addon: OnednnAddon } | { error: string } | undefined;
+
+/** Loads the addon once; returns it or a one-line reason it is unavailable. */
+export function loadAddon(): { addon: OnednnAddon } | { error: string } {
+  if (cached) return cached;
+  const file = addonPath();
+  if (!fs.existsSync(file)) {
+    cached = { error: `the oneDNN addon is not built (${file} is missing): ${INSTALL_HINT}` };
+    return cached;
+  }
+  try {
+    const req = createRequire(import.meta.url);
+    cached = { addon: req(file) as OnednnAddon };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    cached = { error: `the oneDNN addon failed to load (${msg}): ${INSTALL_HINT}` };
+  }
+  return cached;
+}

@@ -1,0 +1,98 @@
+// The `onednn` tfjs backend: tfjs's cpu backend (tensors are plain TypedArrays in native memory,
+// no 4 GiB WASM heap) with the hot kernels replaced by the oneDNN addon in native/.
+//
+//   const r = await registerOnednnBackend();   // { ok: true } | { ok: false, reason }
+//   if (r.ok) await tf.setBackend('onednn');
+//   setOnednnThreads(2);                        // OpenMP threads used by the native kernels
+import * as tf from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { loadAddon, type OnednnAddon } from './addon.js';
+import { nativeKernels, kernelStats } from './kernels.js';
+
+export const ONEDNN_BACKEND = 'onednn';
+export { kernelStats };
+
+/** Per-kernel wall time in ms and call counts, filled only when GRADIA_ONEDNN_PROFILE=1 at registration. */
+export const kernelTimes: Record<string, { ms: number; calls: number }> = {};
+function timed(k: tf.KernelConfig): tf.KernelConfig {
+  const f = k.kernelFunc;
+  const kernelFunc = ((args: Parameters<tf.KernelFunc>[0]) => {
+    const t0 = performance.now();
+    try {
+      return f(args);
+    } finally {
+      const e = (kernelTimes[k.kernelName] ??= { ms: 0, calls: 0 });
+      e.ms += performance.now() - t0;
+      e.calls++;
+    }
+  }) as tf.KernelFunc;
+  return { ...k, kernelFunc };
+}
+
+let state: { ok: true; addon: OnednnAddon; nativeKernelNames: string[] } | { ok: false; reason: string } | undefined;
+
+/**
+ * Registers the tfjs backend `onednn` (idempotent). Returns ok:false with a one-line reason (saying
+ * what to install) when the native addon is not built or cannot load; nothing is registered then.
+ */
+export async function registerOnednnBackend(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  if (state) return state.ok ? { ok: true } : { ok: false, reason: state.reason };
+  const loaded = loadAddon();
+  if ('error' in loaded) {
+    state = { ok: false, reason: loaded.error };
+    return { ok: false, reason: state.reason };
+  }
+  const addon = loaded.addon;
+  try {
+    const envThreads = Number(process.env.GRADIA_ONEDNN_THREADS);
+    if (Number.isInteger(envThreads) && envThreads > 0) addon.setThreads(envThreads);
+    const cpuKernels = tf.getKernelsForBackend('cpu');
+    if (cpuKernels.length === 0) throw new Error('no kernels registered for the cpu backend');
+    const cpuByName = new Map(cpuKernels.map((k) => [k.kernelName, k]));
+    const fallback = (name: string): tf.KernelFunc => {
+      const k = cpuByName.get(name);
+      if (!k) return () => { throw new Error(`onednn: kernel ${name} has no reference implementation`); };
+      return k.kernelFunc;
+    };
+    const natives = nativeKernels(addon, fallback, ONEDNN_BACKEND);
+    const nativeNames = new Set(natives.map((k) => k.kernelName));
+    const profile = process.env.GRADIA_ONEDNN_PROFILE === '1';
+    const reg = (k: tf.KernelConfig): void => tf.registerKernel(profile ? timed(k) : k);
+    for (const k of cpuKernels) {
+      if (nativeNames.has(k.kernelName)) continue;
+      reg({ ...k, backendName: ONEDNN_BACKEND });
+    }
+    for (const k of natives) reg(k);
+    tf.registerBackend(ONEDNN_BACKEND, () => {
+      const b = new MathBackendCPU();
+      // silence the cpu backend's "install tfjs-node" hint: this backend is the native one
+      (b as unknown as { firstUse: boolean }).firstUse = false;
+      return b;
+    }, 0);
+    state = { ok: true, addon, nativeKernelNames: [...nativeNames].sort() };
+    return { ok: true };
+  } catch (e) {
+    state = { ok: false, reason: `the onednn backend failed to register: ${e instanceof Error ? e.message : String(e)}` };
+    return { ok: false, reason: state.reason };
+  }
+}
+
+/** Sets the OpenMP thread count of the native kernels (for the calling JS thread). */
+export function setOnednnThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setOnednnThreads: need a positive integer, got ${n}`);
+  const loaded = loadAddon();
+  if ('error' in loaded) throw new Error(loaded.error);
+  loaded.addon.setThreads(n);
+}
+
+/** What the backend is: oneDNN version, thread count and the kernels that run natively. */
+export function onednnInfo(): { available: boolean; reason?: string; version?: string; threads?: number; nativeKernels?: string[] } {
+  const loaded = loadAddon();
+  if ('error' in loaded) return { available: false, reason: loaded.error };
+  return {
+    available: true,
+    version: loaded.addon.version(),
+    threads: loaded.addon.getThreads(),
+    nativeKernels: state?.ok ? state.nativeKernelNames : undefined,
+  };
+}

@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { formatMatrix, matrixOf, readHumanAssessment, type ReasonabilityMatrix } from '../data/assess.js';
+import { buildEvalSet } from '../data/phase_dataset.js';
+import { labelOf } from '../data/reasonability.js';
+import { openCheckpointCluster } from '../coordinator/checkpoint_cluster.js';
+import { writeEvaluationReport } from '../coordinator/eval_report.js';
+import { evaluateSamples, summariseEvaluation } from '../coordinator/evaluation.js';
+import { ProgressDisplay } from './progress.js';
+import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
+import { GradiaInputError } from '../util/errors.js';
+
+export interface EvaluateFlags extends RuntimeFlags {
+  dataDir: string; modelDir: string; modelName: string; testBatch: number; split: 'test' | 'val';
+  outDir?: string; humanAssessment?: string; gridSamples: number; json?: boolean;
+}
+
+export async function evaluateCommand(f: EvaluateFlags): Promise<void> {
+  const evalSet = await buildEvalSet(f.dataDir, f.split);
+  const progress = new ProgressDisplay();
+  for (const w of evalSet.warnings) progress.log(`warning: ${w}`);
+  const human = f.humanAssessment ? readHumanAssessment(f.humanAssessment) : null;
+  const { cluster, meta } = await openCheckpointCluster(runtimeFrom(f), f.modelDir, f.modelName, f.testBatch);
+  let results;
+  try {
+    if (meta.classes.join('\0') !== evalSet.classes.join('\0')) {
+      throw new GradiaInputError(path.join(f.modelDir, `${f.modelName}.json`), `was trained on classes [${meta.classes.join(', ')}], the data set has [${evalSet.classes.join(', ')}]`);
+    }
+    progress.start(`evaluate ${f.split}`, evalSet.samples.length);
+    results = await evaluateSamples(cluster, evalSet.samples, f.testBatch, (done) => progress.update({ done }));
+    progress.finish();
+  } finally {
+    await cluster.close();
+  }
+  const grid = meta.inputSize / 32;
+  const summary = summariseEvaluation(evalSet.samples, results, evalSet.classes, grid);
+  let matrix: ReasonabilityMatrix | null = null;
+  if (human) {
+    const labels = evalSet.samples.flatMap((s, i) => (human.has(s.fileName) ? [labelOf(human.get(s.fileName)!, results[i]!.pred === s.label)] : []));
+    if (labels.length === 0) throw new GradiaInputError(f.humanAssessment!, `none of its entries names a ${f.split} image`);
+    matrix = matrixOf(labels);
+  }
+  const outDir = f.outDir ?? path.join('results', `${f.modelName}-${f.split}`);
+  const paths = await writeEvaluationReport({
+    outDir, samples: evalSet.samples, results, summary, grid, gridSamples: f.gridSamples,
+    extra: { model: f.modelName, checkpoint: meta.id, split: f.split, reasonabilityMatrix: matrix },
+  });
+  const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  console.log(`${f.modelName} on ${f.split}: accuracy ${pct(summary.accuracy)} (${summary.n} images), mean IoU ${summary.iou === null ? 'n/a (no human maps)' : summary.iou.toFixed(4)} (${summary.nIou} maps)`);
+  for (const [c, v] of Object.entries(summary.perClass)) console.log(`  ${c}: ${pct(v.accuracy)} of ${v.n}`);
+  if (matrix) console.log(formatMatrix(matrix));
+  console.log(`wrote ${paths.iouJson}, ${paths.misclassifiedJson}, ${paths.attentionDir}/ and ${paths.summaryGrid}`);
+  if (f.json) {
+    printJsonLine({
+      command: 'evaluate', model: f.modelName, split: f.split, accuracy: summary.accuracy, iou: summary.iou, n: summary.n, nIou: summary.nIou,
+      perClass: summary.perClass, reasonabilityMatrix: matrix,
+      outputs: { iou: paths.iouJson, misclassified: paths.misclassifiedJson, attention: paths.attentionDir, summaryGrid: paths.summaryGrid, summary: paths.summaryJson },
+    });
+  }
+}

@@ -1,0 +1,35 @@
+import { parseGpuList, type Placement } from '../coordinator/placement.js';
+import type { RuntimeConfig } from '../coordinator/train.js';
+import type { ReplicaConfig } from '../worker/types.js';
+
+/** The options every command that runs replicas shares (see addRuntimeOptions). */
+export interface RuntimeFlags {
+  backend: string;
+  gpus?: string;
+  workers: number;
+  processes?: boolean;
+  loaderThreads: number;
+  stepTimeout: number;
+}
+
+/** --gpus 0,1 -> one process per GPU; --processes -> CPU worker processes; else threads. */
+export function placementFrom(flags: RuntimeFlags): Placement {
+  if (flags.gpus !== undefined) return { kind: 'gpus', ids: parseGpuList(flags.gpus) };
+  const n = Math.max(1, flags.workers);
+  return flags.processes ? { kind: 'processes', n } : { kind: 'threads', n };
+}
+
+export function runtimeFrom(flags: RuntimeFlags): RuntimeConfig {
+  const placement = placementFrom(flags);
+  return {
+    backend: (placement.kind === 'gpus' ? 'tensorflow' : flags.backend) as ReplicaConfig['backend'],
+    placement,
+    loaderThreads: Math.max(1, flags.loaderThreads),
+    stepTimeoutS: flags.stepTimeout,
+  };
+}
+
+/** Machine-readable results: one JSON line, the last of stdout. */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

@@ -1,0 +1,68 @@
+/**
+ * Horizontal-flip augmentation as a pure function of (seed, epoch, sample index), so the
+ * decision does not depend on which worker loads the sample or in what order.
+ */
+
+/** 32-bit integer mix (the finaliser of MurmurHash3, applied to a running hash). */
+function mix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+function absorb(h: number, v: number): number {
+  // Split into two 32-bit halves so seeds/indices up to 2^53 all count.
+  const lo = v >>> 0;
+  const hi = Math.floor(v / 4294967296) >>> 0;
+  h = mix32((h ^ lo) + 0x9e3779b9);
+  h = mix32((h ^ hi) + 0x7f4a7c15);
+  return h;
+}
+
+/**
+ * Whether sample `sampleIndex` (its index in the training set, not in the batch) is
+ * horizontally flipped in epoch `epoch` of a run seeded with `seed`. Pure and
+ * stateless: the same arguments always give the same answer, on any thread.
+ * About half of all samples are flipped in every epoch.
+ */
+export function flipFor(seed: number, epoch: number, sampleIndex: number): boolean {
+  if (!Number.isInteger(seed) || !Number.isInteger(epoch) || !Number.isInteger(sampleIndex)) {
+    throw new TypeError(`flipFor needs integers, got (${seed}, ${epoch}, ${sampleIndex})`);
+  }
+  let h = 0x243f6a88; // domain tag: "flip"
+  h = absorb(h, seed < 0 ? -seed * 2 + 1 : seed * 2);
+  h = absorb(h, epoch);
+  h = absorb(h, sampleIndex);
+  return (h & 1) === 1;
+}
+
+/** Horizontal flip (mirror left-right) of a row-major grid x grid map; returns a new array. */
+export function flipMap(target: Float32Array, grid: number): Float32Array {
+  if (target.length !== grid * grid) throw new RangeError(`flipMap: map has ${target.length} values, expected ${grid}x${grid}`);
+  const out = new Float32Array(target.length);
+  for (let y = 0; y < grid; y++) {
+    const row = y * grid;
+    for (let x = 0; x < grid; x++) out[row + x] = target[row + grid - 1 - x];
+  }
+  return out;
+}
+
+/** Horizontal flip of an HWC image with `channels` channels (any typed array), in place. */
+export function flipImageInPlace<T extends { [i: number]: number }>(img: T, h: number, w: number, channels: number): T {
+  for (let y = 0; y < h; y++) {
+    const row = y * w * channels;
+    for (let x = 0; x < w >> 1; x++) {
+      const a = row + x * channels;
+      const b = row + (w - 1 - x) * channels;
+      for (let c = 0; c < channels; c++) {
+        const t = img[a + c];
+        img[a + c] = img[b + c];
+        img[b + c] = t;
+      }
+    }
+  }
+  return img;
+}

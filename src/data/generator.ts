@@ -1,0 +1,286 @@
+/**
+ * `make-data`: a small data set in the original GRADIA layout where attention matters.
+ *
+ * Each image shows a SUBJECT whose shape decides the class (class `circle`: a filled disc,
+ * class `cross`: a filled plus sign), in a random colour from a palette shared by both
+ * classes, at a random place in one quadrant, and a CONTEXT object (a saturated square
+ * patch, red for `circle`, blue for `cross`) in the diagonally opposite quadrant. In train
+ * and val the patch agrees with the class with probability P (`spurious`); in test it is
+ * drawn independently of the class (50/50). The patch is the easy cue (colour), the shape
+ * the right one, and they sit in different quadrants so Grad-CAM can tell them apart on
+ * the coarse layer4 grid of a small input (3x3 at 96 px, the default size: at 64 px the
+ * grid is 2x2 and OpenCV's 3x3 blur makes every attention target constant). The human map is the subject's silhouette,
+ * drawn loosely: dilated by a few pixels with a wobbly, slightly shifted outline that
+ * always covers the subject. Deterministic for a seed (own PRNG, PNG output).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { GradiaInputError } from '../util/errors.js';
+
+export const CLASSES = ['circle', 'cross'] as const;
+export const CUE_COLOURS: readonly [number, number, number][] = [
+  [225, 30, 35], // circle
+  [30, 60, 230], // cross
+];
+/** subject colours (both classes): no saturated red or blue, so colour says nothing of the class */
+const SUBJECT_PALETTE: [number, number, number][] = [
+  [240, 200, 60], [80, 180, 80], [230, 230, 230], [160, 120, 80], [120, 200, 190], [200, 150, 200], [90, 90, 90], [250, 160, 80],
+];
+
+export interface GenerateOptions {
+  out: string;
+  seed: number;
+  train: number;
+  val: number;
+  test: number;
+  /** image size in pixels (square) */
+  size: number;
+  /** probability that the context patch agrees with the class in train and val */
+  spurious: number;
+}
+
+export const MAKE_DATA_DEFAULTS = { seed: 0, train: 400, val: 100, test: 100, size: 96, spurious: 0.95 } as const;
+
+/** mulberry32: small, fast, deterministic PRNG. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seed per (run seed, split, index), so every image is independent of the others. */
+function sampleSeed(seed: number, split: number, index: number): number {
+  let h = Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(split + 1, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 12;
+  return h >>> 0;
+}
+
+export interface RenderedSample {
+  label: number;
+  /** class whose colour the context patch has */
+  cue: number;
+  size: number;
+  /** HWC RGB */
+  rgb: Uint8Array;
+  /** 1 where the subject is */
+  subject: Uint8Array;
+  /** 1 where the (loose) human map is */
+  human: Uint8Array;
+  /** 1 where the context patch is */
+  context: Uint8Array;
+}
+
+/** Chamfer (3-4) distance, in pixels, to the nearest set pixel of `mask`. */
+function distanceTo(mask: Uint8Array, s: number): Float32Array {
+  const INF = 1e9;
+  const d = new Float32Array(s * s);
+  for (let i = 0; i < d.length; i++) d[i] = mask[i] ? 0 : INF;
+  const at = (x: number, y: number): number => (x < 0 || y < 0 || x >= s || y >= s ? INF : d[y * s + x]);
+  for (let y = 0; y < s; y++)
+    for (let x = 0; x < s; x++) {
+      const i = y * s + x;
+      d[i] = Math.min(d[i], at(x - 1, y) + 3, at(x, y - 1) + 3, at(x - 1, y - 1) + 4, at(x + 1, y - 1) + 4);
+    }
+  for (let y = s - 1; y >= 0; y--)
+    for (let x = s - 1; x >= 0; x--) {
+      const i = y * s + x;
+      d[i] = Math.min(d[i], at(x + 1, y) + 3, at(x, y + 1) + 3, at(x + 1, y + 1) + 4, at(x - 1, y + 1) + 4);
+    }
+  for (let i = 0; i < d.length; i++) d[i] /= 3;
+  return d;
+}
+
+/**
+ * Render one image. `label` decides the subject's shape; `cue` the context patch colour.
+ * Pure function of its arguments.
+ */
+export function renderSample(seed: number, size: number, label: number, cue: number): RenderedSample {
+  const r = rng(seed);
+  const s = size;
+  const u = s / 64; // geometry is designed at 64 px and scales with the size
+  const rgb = new Uint8Array(s * s * 3);
+  // background: a soft gradient between two dull colours, plus pixel noise
+  const bg0 = [60 + r() * 80, 60 + r() * 80, 60 + r() * 80];
+  const bg1 = [60 + r() * 80, 60 + r() * 80, 60 + r() * 80];
+  const gAngle = r() * Math.PI * 2;
+  const gx = Math.cos(gAngle);
+  const gy = Math.sin(gAngle);
+  for (let y = 0; y < s; y++)
+    for (let x = 0; x < s; x++) {
+      const t = 0.5 + 0.5 * ((x / s - 0.5) * gx + (y / s - 0.5) * gy);
+      for (let c = 0; c < 3; c++) rgb[(y * s + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(bg0[c] * (1 - t) + bg1[c] * t + (r() - 0.5) * 24)));
+    }
+  // quadrants: subject in q, context patch in the opposite one
+  const q = Math.floor(r() * 4);
+  const qx = q & 1;
+  const qy = q >> 1;
+  const half = s / 2;
+  const radius = (9 + r() * 4) * u; // subject half-extent
+  const margin = radius + 2 * u;
+  const cx = qx * half + margin + r() * Math.max(0, half - 2 * margin);
+  const cy = qy * half + margin + r() * Math.max(0, half - 2 * margin);
+  const subject = new Uint8Array(s * s);
+  const arm = radius * (0.36 + r() * 0.08); // cross arm half-width
+  for (let y = 0; y < s; y++)
+    for (let x = 0; x < s; x++) {
+      const dx = x + 0.5 - cx;
+      const dy = y + 0.5 - cy;
+      const inside = label === 0 ? dx * dx + dy * dy <= radius * radius : (Math.abs(dx) <= radius && Math.abs(dy) <= arm) || (Math.abs(dy) <= radius && Math.abs(dx) <= arm);
+      if (inside) subject[y * s + x] = 1;
+    }
+  const col = SUBJECT_PALETTE[Math.floor(r() * SUBJECT_PALETTE.length)];
+  for (let i = 0; i < s * s; i++)
+    if (subject[i]) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.max(0, Math.min(255, Math.round(col[c] + (r() - 0.5) * 20)));
+  // context patch
+  const context = new Uint8Array(s * s);
+  const side = Math.round((9 + r() * 3) * u);
+  const ox = (1 - qx) * half + Math.floor(2 * u + r() * Math.max(0, half - side - 4 * u));
+  const oy = (1 - qy) * half + Math.floor(2 * u + r() * Math.max(0, half - side - 4 * u));
+  const cc = CUE_COLOURS[cue];
+  for (let y = oy; y < Math.min(s, oy + side); y++)
+    for (let x = ox; x < Math.min(s, ox + side); x++) {
+      const i = y * s + x;
+      context[i] = 1;
+      for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.max(0, Math.min(255, Math.round(cc[c] + (r() - 0.5) * 16)));
+    }
+  // human map: silhouette dilated by a wobbly radius, shifted by up to `jit` px, always >= jit + 1
+  const jit = Math.max(1, Math.round(u));
+  const sx = Math.round((r() * 2 - 1) * jit);
+  const sy = Math.round((r() * 2 - 1) * jit);
+  const shifted = new Uint8Array(s * s);
+  for (let y = 0; y < s; y++)
+    for (let x = 0; x < s; x++) {
+      const yy = y - sy;
+      const xx = x - sx;
+      if (yy >= 0 && xx >= 0 && yy < s && xx < s && subject[yy * s + xx]) shifted[y * s + x] = 1;
+    }
+  const dist = distanceTo(shifted, s);
+  const base = jit + 1 + (1 + r() * 1.5) * u;
+  const amp = (0.5 + r()) * u;
+  const f1 = 2 + Math.floor(r() * 3);
+  const ph = r() * Math.PI * 2;
+  const human = new Uint8Array(s * s);
+  for (let y = 0; y < s; y++)
+    for (let x = 0; x < s; x++) {
+      const th = Math.atan2(y + 0.5 - cy - sy, x + 0.5 - cx - sx);
+      const rad = base + amp * Math.sin(f1 * th + ph);
+      if (dist[y * s + x] <= Math.max(jit + 1, rad)) human[y * s + x] = 1;
+    }
+  return { label, cue, size: s, rgb, subject, human, context };
+}
+
+/** The label/cue plan of a split: pure function of (seed, split, n, spurious). */
+export function planSplit(seed: number, split: 'train' | 'val' | 'test', n: number, spurious: number): { label: number; cue: number; seed: number }[] {
+  const si = split === 'train' ? 0 : split === 'val' ? 1 : 2;
+  const r = rng(sampleSeed(seed, si, -1));
+  const out: { label: number; cue: number; seed: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const label = i % 2 === 0 ? 0 : 1; // balanced classes
+    const agrees = split === 'test' ? r() < 0.5 : r() < spurious;
+    out.push({ label, cue: agrees ? label : 1 - label, seed: sampleSeed(seed, si, i) });
+  }
+  // shuffle the order (Fisher-Yates) so the file names do not reveal the class
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+export interface GeneratedSummary {
+  out: string;
+  counts: Record<'train' | 'val' | 'test', number>;
+  /** fraction of images whose context patch agrees with the class */
+  cueAgreement: Record<'train' | 'val' | 'test', number>;
+  reused: boolean;
+}
+
+const MARKER = '.gradia-generated.json';
+
+function mapJson(mask: Uint8Array, s: number): string {
+  const rows: string[] = [];
+  for (let y = 0; y < s; y++) rows.push(`[${Array.from(mask.subarray(y * s, (y + 1) * s)).join(',')}]`);
+  return `[${rows.join(',')}]`;
+}
+
+function validate(o: GenerateOptions): void {
+  const bad = (flag: string, why: string): never => {
+    throw new GradiaInputError(null, `make-data: ${flag} ${why}`);
+  };
+  for (const k of ['train', 'val', 'test'] as const) if (!Number.isInteger(o[k]) || o[k] < 2) bad(`--${k}`, `must be an integer >= 2 (got ${o[k]})`);
+  if (!Number.isInteger(o.size) || o.size < 32 || o.size % 32 !== 0) bad('--size', `must be a multiple of 32, at least 32 (got ${o.size})`);
+  if (!(o.spurious >= 0 && o.spurious <= 1)) bad('--spurious', `must be a probability in [0, 1] (got ${o.spurious})`);
+  if (!Number.isInteger(o.seed)) bad('--seed', `must be an integer (got ${o.seed})`);
+}
+
+/**
+ * Write the data set to `opts.out` (written to a temporary folder, then renamed into
+ * place). A folder that already holds a data set generated with the same options is kept
+ * as is; one generated with other options is replaced; any other non-empty folder is an
+ * error.
+ */
+export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedSummary> {
+  validate(opts);
+  const out = path.resolve(opts.out);
+  const params = { version: 1, seed: opts.seed, train: opts.train, val: opts.val, test: opts.test, size: opts.size, spurious: opts.spurious };
+  if (fs.existsSync(out)) {
+    const marker = path.join(out, MARKER);
+    if (fs.existsSync(marker)) {
+      const prev = JSON.parse(fs.readFileSync(marker, 'utf8')) as { params: typeof params; summary: GeneratedSummary };
+      if (JSON.stringify(prev.params) === JSON.stringify(params)) return { ...prev.summary, out, reused: true };
+    } else if (fs.readdirSync(out).length > 0) {
+      throw new GradiaInputError(out, 'exists and is not a generated data set; choose an empty or new folder');
+    }
+  }
+  const tmp = `${out}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  const counts = { train: opts.train, val: opts.val, test: opts.test };
+  const cueAgreement = { train: 0, val: 0, test: 0 };
+  try {
+    for (const split of ['train', 'val', 'test'] as const) {
+      for (const c of CLASSES) fs.mkdirSync(path.join(tmp, 'gender_data', split, c), { recursive: true });
+      const plan = planSplit(opts.seed, split, counts[split], opts.spurious);
+      const attention: string[] = [];
+      let agree = 0;
+      let next = 0;
+      const work = async (): Promise<void> => {
+        while (next < plan.length) {
+          const i = next++;
+          const p = plan[i];
+          const smp = renderSample(p.seed, opts.size, p.label, p.cue);
+          if (p.cue === p.label) agree++;
+          const name = `${split}_${String(i).padStart(5, '0')}.png`;
+          const rel = path.posix.join('gender_data', split, CLASSES[p.label], name);
+          await sharp(Buffer.from(smp.rgb.buffer, smp.rgb.byteOffset, smp.rgb.length), { raw: { width: opts.size, height: opts.size, channels: 3 } })
+            .png({ compressionLevel: 6 })
+            .toFile(path.join(tmp, rel));
+          if (split !== 'train') attention[i] = `{"img":${JSON.stringify(rel)},"attention":${mapJson(smp.human, opts.size)}}`;
+        }
+      };
+      await Promise.all([work(), work(), work(), work()]);
+      cueAgreement[split] = agree / plan.length;
+      if (split !== 'train') fs.writeFileSync(path.join(tmp, split === 'val' ? 'attention_val.json' : 'attention_test.json'), `[${attention.join(',\n')}]\n`);
+    }
+    fs.writeFileSync(path.join(tmp, 'attention_val_update.json'), '[]\n');
+    fs.writeFileSync(path.join(tmp, 'attention_val_remove.json'), '[]\n');
+    fs.writeFileSync(path.join(tmp, 'reasonablity_val.json'), '{}\n');
+    const summary: GeneratedSummary = { out, counts, cueAgreement, reused: false };
+    const { out: _where, ...stored } = summary; // no absolute path: same options, same bytes
+    fs.writeFileSync(path.join(tmp, MARKER), `${JSON.stringify({ params, summary: stored }, null, 1)}\n`);
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.renameSync(tmp, out);
+    return summary;
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,127 @@
+// 2-D convolution (NHWC, filter [kh, kw, in, out], symmetric zero padding) whose gradient
+// is computed with forward convolutions only. WASM has no Conv2DBackpropFilter kernel
+// and its Conv2DBackpropInput is a slow scalar loop; forward convolutions are fast.
+//   dW: a convolution of the input with batch and channel axes swapped (the input's
+//       channels become the batch, the batch becomes the channels) by the output
+//       gradient used as a filter dilated by the stride.
+//   dX: a full convolution of the zero-upsampled output gradient with the spatially
+//       flipped, in/out-transposed filter.
+import { tf } from '../backend/tf.js';
+
+type T4 = tf.Tensor4D;
+type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
+
+function pad4(top: number, bottom: number, left: number, right: number): Pad4 {
+  return [[0, 0], [top, bottom], [left, right], [0, 0]];
+}
+
+/** Plain tfjs conv with symmetric padding `pad` (torch semantics). */
+export function convForward(x: T4, w: T4, stride: number, pad: number): T4 {
+  return tf.conv2d(x, w, stride, pad === 0 ? 'valid' : pad4(pad, pad, pad, pad));
+}
+
+/** Crops (negative padding) or pads rows/cols at the end so the explicit padding is >= 0. */
+function cropEnd(x: T4, cropH: number, cropW: number): T4 {
+  if (cropH <= 0 && cropW <= 0) return x;
+  const [n, h, w, c] = x.shape;
+  return tf.slice(x, [0, 0, 0, 0], [n, h - Math.max(cropH, 0), w - Math.max(cropW, 0), c]);
+}
+
+/** Filter gradient of convForward(x, w, stride, pad) for output gradient dy. */
+export function convFilterGrad(x: T4, dy: T4, kh: number, kw: number, stride: number, pad: number): T4 {
+  return tf.tidy(() => {
+    const [, h, wd] = x.shape;
+    const [, ho, wo] = dy.shape;
+    // right/bottom padding such that the valid output is exactly kh x kw
+    let padB = kh + (ho - 1) * stride - h - pad;
+    let padR = kw + (wo - 1) * stride - wd - pad;
+    const xs = cropEnd(x, -padB, -padR);
+    padB = Math.max(padB, 0);
+    padR = Math.max(padR, 0);
+    const xT = tf.transpose(xs, [3, 1, 2, 0]) as T4; // [Ci, H, W, N]
+    const dyT = tf.transpose(dy, [1, 2, 0, 3]) as T4; // [Ho, Wo, N, Co]
+    const p = pad4(pad, padB, pad, padR);
+    const allZero = pad === 0 && padB === 0 && padR === 0;
+    const r = tf.conv2d(xT, dyT, 1, allZero ? 'valid' : p, 'NHWC', stride) as T4; // [Ci, kh, kw, Co]
+    return tf.transpose(r, [1, 2, 0, 3]) as T4;
+  });
+}
+
+/** Input gradient of convForward(x, w, stride, pad) for output gradient dy. */
+export function convInputGrad(xShape: number[], w: T4, dy: T4, stride: number, pad: number): T4 {
+  return tf.tidy(() => {
+    const [n, h, wd] = xShape;
+    const [kh, kw, ci, co] = w.shape;
+    let [, ho, wo] = dy.shape;
+    let up: T4 = dy;
+    if (stride > 1) {
+      // insert stride-1 zeros between output positions
+      const z = tf.reshape(dy, [n, ho, 1, wo, 1, co]);
+      const p = tf.pad(z, [[0, 0], [0, 0], [0, stride - 1], [0, 0], [0, stride - 1], [0, 0]]);
+      const full = tf.reshape(p, [n, ho * stride, wo * stride, co]) as T4;
+      up = tf.slice(full, [0, 0, 0, 0], [n, (ho - 1) * stride + 1, (wo - 1) * stride + 1, co]);
+      ho = (ho - 1) * stride + 1;
+      wo = (wo - 1) * stride + 1;
+    }
+    const padT = kh - 1 - pad;
+    const padL = kw - 1 - pad;
+    let padB = h + kh - 1 - ho - padT;
+    let padR = wd + kw - 1 - wo - padL;
+    up = cropEnd(up, -padB, -padR);
+    padB = Math.max(padB, 0);
+    padR = Math.max(padR, 0);
+    const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as T4; // [kh, kw, Co, Ci]
+    void ci;
+    const allZero = padT === 0 && padB === 0 && padL === 0 && padR === 0;
+    return tf.conv2d(up, wf, 1, allZero ? 'valid' : pad4(padT, padB, padL, padR)) as T4;
+  });
+}
+
+const cache = new Map<string, (x: T4, w: T4) => T4>();
+let useNative = false;
+
+/**
+ * 'forward' (default): the forward-convolution gradient below. 'native': tfjs's own conv
+ * gradient (Conv2DBackpropInput / Conv2DBackpropFilter; not on WASM). For tests.
+ */
+export function setConvGradMode(mode: 'forward' | 'native'): void {
+  useNative = mode === 'native';
+}
+
+/**
+ * Convolution with the forward-conv gradient above (tf.customGrad). Used for every conv
+ * of the ResNet on every backend, so that all backends compute the same thing.
+ */
+export function conv2d(x: T4, w: T4, stride: number, pad: number): T4 {
+  if (useNative) return convForward(x, w, stride, pad);
+  const key = `${stride}/${pad}`;
+  let f = cache.get(key);
+  if (!f) {
+    const fn = (xi: tf.Tensor, wi: tf.Tensor, save: tf.GradSaveFunc) => {
+      const xx = xi as T4;
+      const ww = wi as T4;
+      save([xx, ww]);
+      return {
+        value: convForward(xx, ww, stride, pad),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [sx, sw] = saved as [T4, T4];
+          const g = dy as T4;
+          return [
+            convInputGrad(sx.shape, sw, g, stride, pad),
+            convFilterGrad(sx, g, sw.shape[0], sw.shape[1], stride, pad),
+          ];
+        },
+      };
+    };
+    f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: T4, w: T4) => T4;
+    cache.set(key, f);
+  }
+  return f(x, w);
+}
+
+/** Identity whose gradient is zero (torch's detach / tf.stop_gradient). */
+const stopFn = (x: tf.Tensor, _save: tf.GradSaveFunc) => ({
+  value: tf.clone(x),
+  gradFunc: (dy: tf.Tensor | tf.Tensor[]) => tf.zerosLike(dy as tf.Tensor),
+});
+export const stopGradient = tf.customGrad(stopFn as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as <R extends tf.Tensor>(x: R) => R;

@@ -1,0 +1,56 @@
+// GRADIA phase-2 losses with GLOBAL normalisation (see docs/model.md):
+//   task = sum_i predWeight_i * CE_i / globalBatch
+//   att  = attentionWeight * sum_{i: attWeight_i > 0} attWeight_i * mean_grid |norm(cam_i) - target_i| / globalAttCount
+// so that the sum over micro-batches / workers of their losses (and gradients) equals
+// the whole batch's.
+import { tf } from '../backend/tf.js';
+import { gradCam, minMaxNormalise } from './gradcam.js';
+import { forward } from './resnet.js';
+import type { CamMode, Model, Normaliser } from './types.js';
+
+export interface LossTensors {
+  loss: tf.Scalar; // normalised, differentiable
+  taskSum: tf.Scalar; // sum_i predWeight_i * CE_i
+  attSum: tf.Scalar; // sum_i attWeight_i * L1_i
+}
+
+export interface LossInputs {
+  x: tf.Tensor4D;
+  labels: Int32Array;
+  predWeight: Float32Array;
+  attWeight: Float32Array;
+  targets: Float32Array; // n*G*G
+}
+
+/** Per-sample cross-entropy [N]. */
+export function crossEntropy(logits: tf.Tensor2D, onehot: tf.Tensor2D): tf.Tensor1D {
+  return tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1)) as tf.Tensor1D;
+}
+
+/** Per-sample L1 between the min-max normalised cam and the target [N]. */
+export function attentionL1(cam: tf.Tensor3D, target: tf.Tensor3D): tf.Tensor1D {
+  return tf.mean(tf.abs(tf.sub(minMaxNormalise(cam), target)), [1, 2]) as tf.Tensor1D;
+}
+
+/** Training forward + losses of one micro-batch (call inside a gradient tape). */
+export function gradiaLoss(model: Model, inp: LossInputs, norm: Normaliser, opts: { attentionWeight: number; cam: CamMode; freezeBn?: boolean }): LossTensors {
+  const { logits, features } = forward(model, inp.x, { training: true, freezeBn: opts.freezeBn });
+  const n = inp.labels.length;
+  const [, g] = features.shape;
+  const onehot = tf.oneHot(tf.tensor1d(inp.labels, 'int32'), model.numClasses).toFloat() as tf.Tensor2D;
+  const ce = crossEntropy(logits, onehot);
+  const taskSum = tf.sum(tf.mul(ce, tf.tensor1d(inp.predWeight))) as tf.Scalar;
+  let attSum: tf.Scalar = tf.scalar(0);
+  const hasAtt = inp.attWeight.some((a) => a > 0);
+  if (hasAtt) {
+    const aw = inp.attWeight.map((a) => (a > 0 ? a : 0));
+    const cam = gradCam(model, features, onehot, opts.cam);
+    const l1 = attentionL1(cam, tf.tensor3d(inp.targets, [n, g, g]));
+    attSum = tf.sum(tf.mul(l1, tf.tensor1d(aw))) as tf.Scalar;
+  }
+  let loss = tf.div(taskSum, norm.globalBatch) as tf.Scalar;
+  if (hasAtt && norm.globalAttCount > 0 && opts.attentionWeight !== 0) {
+    loss = tf.add(loss, tf.mul(attSum, opts.attentionWeight / norm.globalAttCount)) as tf.Scalar;
+  }
+  return { loss, taskSum, attSum };
+}

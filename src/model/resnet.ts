@@ -1,0 +1,291 @@
+// torchvision ResNet-18/34/50 (+ tiny18 / tiny50) from tfjs ops, NHWC.
+import { tf } from '../backend/tf.js';
+import { GradiaInputError } from '../util/errors.js';
+import { conv2d } from './conv.js';
+import type { ArchName, ForwardResult, Model, TensorSpec } from './types.js';
+import { ARCH_NAMES } from './types.js';
+
+export const BN_EPS = 1e-5;
+export const BN_MOMENTUM = 0.1;
+
+interface ArchDef { block: 'basic' | 'bottleneck'; layers: [number, number, number, number]; width: number }
+
+export const ARCHS: Record<ArchName, ArchDef> = {
+  resnet18: { block: 'basic', layers: [2, 2, 2, 2], width: 64 },
+  resnet34: { block: 'basic', layers: [3, 4, 6, 3], width: 64 },
+  resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3], width: 64 },
+  tiny18: { block: 'basic', layers: [1, 1, 1, 1], width: 8 },
+  tiny50: { block: 'bottleneck', layers: [1, 1, 1, 1], width: 8 },
+};
+
+export function checkArch(arch: string): ArchName {
+  if (!(ARCH_NAMES as readonly string[]).includes(arch)) throw new GradiaInputError(null, `unknown --arch '${arch}' (one of ${ARCH_NAMES.join(', ')})`);
+  return arch as ArchName;
+}
+
+/** Channels of the layer4 output (the Grad-CAM layer) and the fc input. */
+export function featureChannels(arch: ArchName): number {
+  const d = ARCHS[arch];
+  return d.width * 8 * (d.block === 'bottleneck' ? 4 : 1);
+}
+
+interface ConvDef { name: string; stride: number; pad: number }
+interface BlockDef { prefix: string; convs: ConvDef[]; downsample: ConvDef | null }
+
+function blockDefs(arch: ArchName): BlockDef[] {
+  const d = ARCHS[arch];
+  const out: BlockDef[] = [];
+  for (let l = 0; l < 4; l++) {
+    for (let b = 0; b < d.layers[l]; b++) {
+      const prefix = `layer${l + 1}.${b}`;
+      const stride = b === 0 && l > 0 ? 2 : 1;
+      const convs: ConvDef[] = d.block === 'basic'
+        ? [{ name: `${prefix}.conv1`, stride, pad: 1 }, { name: `${prefix}.conv2`, stride: 1, pad: 1 }]
+        : [{ name: `${prefix}.conv1`, stride: 1, pad: 0 }, { name: `${prefix}.conv2`, stride, pad: 1 }, { name: `${prefix}.conv3`, stride: 1, pad: 0 }];
+      const needDown = b === 0 && (stride !== 1 || d.block === 'bottleneck' || l > 0);
+      out.push({ prefix, convs, downsample: needDown ? { name: `${prefix}.downsample.0`, stride, pad: 0 } : null });
+    }
+  }
+  return out;
+}
+
+/** Every state_dict entry of the architecture in torchvision's order. */
+export function tensorSpecs(arch: ArchName, numClasses: number): TensorSpec[] {
+  const d = ARCHS[arch];
+  const specs: TensorSpec[] = [];
+  const conv = (name: string, kh: number, cin: number, cout: number) =>
+    specs.push({ name: `${name}.weight`, kind: 'conv', shape: [kh, kh, cin, cout], torchShape: [cout, cin, kh, kh], isBuffer: false });
+  const bn = (name: string, c: number) => {
+    specs.push({ name: `${name}.weight`, kind: 'bn_weight', shape: [c], torchShape: [c], isBuffer: false });
+    specs.push({ name: `${name}.bias`, kind: 'bn_bias', shape: [c], torchShape: [c], isBuffer: false });
+    specs.push({ name: `${name}.running_mean`, kind: 'running_mean', shape: [c], torchShape: [c], isBuffer: true });
+    specs.push({ name: `${name}.running_var`, kind: 'running_var', shape: [c], torchShape: [c], isBuffer: true });
+    specs.push({ name: `${name}.num_batches_tracked`, kind: 'num_batches_tracked', shape: [], torchShape: [], isBuffer: true });
+  };
+  conv('conv1', 7, 3, d.width);
+  bn('bn1', d.width);
+  const exp = d.block === 'bottleneck' ? 4 : 1;
+  let inplanes = d.width;
+  for (let l = 0; l < 4; l++) {
+    const planes = d.width * 2 ** l;
+    for (let b = 0; b < d.layers[l]; b++) {
+      const p = `layer${l + 1}.${b}`;
+      const stride = b === 0 && l > 0 ? 2 : 1;
+      if (d.block === 'basic') {
+        conv(`${p}.conv1`, 3, inplanes, planes); bn(`${p}.bn1`, planes);
+        conv(`${p}.conv2`, 3, planes, planes); bn(`${p}.bn2`, planes);
+      } else {
+        conv(`${p}.conv1`, 1, inplanes, planes); bn(`${p}.bn1`, planes);
+        conv(`${p}.conv2`, 3, planes, planes); bn(`${p}.bn2`, planes);
+        conv(`${p}.conv3`, 1, planes, planes * exp); bn(`${p}.bn3`, planes * exp);
+      }
+      if (stride !== 1 || inplanes !== planes * exp) {
+        conv(`${p}.downsample.0`, 1, inplanes, planes * exp); bn(`${p}.downsample.1`, planes * exp);
+      }
+      inplanes = planes * exp;
+    }
+  }
+  specs.push({ name: 'fc.weight', kind: 'fc_weight', shape: [inplanes, numClasses], torchShape: [numClasses, inplanes], isBuffer: false });
+  specs.push({ name: 'fc.bias', kind: 'fc_bias', shape: [numClasses], torchShape: [numClasses], isBuffer: false });
+  return specs;
+}
+
+/** Deterministic PRNG (mulberry32) with Box-Muller normals. */
+export class Rng {
+  private s: number;
+  private spare: number | null = null;
+  constructor(seed: number) { this.s = (seed >>> 0) ^ 0x6d2b79f5; }
+  uniform(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+  }
+  normal(): number {
+    if (this.spare !== null) { const v = this.spare; this.spare = null; return v; }
+    const u1 = this.uniform();
+    const u2 = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    this.spare = r * Math.sin(2 * Math.PI * u2);
+    return r * Math.cos(2 * Math.PI * u2);
+  }
+}
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  return h >>> 0;
+}
+
+/** Name-seeded stream so that one tensor's init does not depend on the others'. */
+function specRng(seed: number, name: string): Rng {
+  return new Rng((fnv1a(name) ^ Math.imul(seed >>> 0, 0x9e3779b1)) >>> 0);
+}
+
+/**
+ * torchvision's init, deterministic from `seed`, in TORCH layout: conv kaiming_normal
+ * (fan_out, relu), BN weight 1 / bias 0, running stats 0 / 1, fc U(+-1/sqrt(fan_in)).
+ */
+export function initTensorTorch(spec: TensorSpec, seed: number, fcFanIn: number): Float32Array {
+  const n = spec.torchShape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  switch (spec.kind) {
+    case 'conv': {
+      const [o, , kh, kw] = spec.torchShape;
+      const std = Math.sqrt(2 / (o * kh * kw));
+      const r = specRng(seed, spec.name);
+      for (let i = 0; i < n; i++) out[i] = r.normal() * std;
+      break;
+    }
+    case 'fc_weight':
+    case 'fc_bias': {
+      const bound = 1 / Math.sqrt(fcFanIn);
+      const r = specRng(seed, spec.name);
+      for (let i = 0; i < n; i++) out[i] = (2 * r.uniform() - 1) * bound;
+      break;
+    }
+    case 'bn_weight':
+    case 'running_var':
+      out.fill(1);
+      break;
+    default:
+      break; // zeros
+  }
+  return out;
+}
+
+/** torch layout -> tfjs layout (conv OIHW -> HWIO, fc [out,in] -> [in,out]). */
+export function torchToTf(spec: TensorSpec, data: Float32Array): Float32Array {
+  if (spec.kind === 'conv') {
+    const [o, i, kh, kw] = spec.torchShape;
+    const out = new Float32Array(data.length);
+    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+      out[((y * kw + x) * i + b) * o + a] = data[((a * i + b) * kh + y) * kw + x];
+    }
+    return out;
+  }
+  if (spec.kind === 'fc_weight') {
+    const [o, i] = spec.torchShape;
+    const out = new Float32Array(data.length);
+    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) out[b * o + a] = data[a * i + b];
+    return out;
+  }
+  return data;
+}
+
+/** tfjs layout -> torch layout. */
+export function tfToTorch(spec: TensorSpec, data: Float32Array): Float32Array {
+  if (spec.kind === 'conv') {
+    const [o, i, kh, kw] = spec.torchShape;
+    const out = new Float32Array(data.length);
+    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+      out[((a * i + b) * kh + y) * kw + x] = data[((y * kw + x) * i + b) * o + a];
+    }
+    return out;
+  }
+  if (spec.kind === 'fc_weight') {
+    const [o, i] = spec.torchShape;
+    const out = new Float32Array(data.length);
+    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) out[a * i + b] = data[b * o + a];
+    return out;
+  }
+  return data;
+}
+
+let modelCounter = 0;
+
+/** A fresh model with torchvision's init, deterministic from `seed`. */
+export function createModel(arch: ArchName, numClasses: number, seed = 0): Model {
+  checkArch(arch);
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new GradiaInputError(null, `number of classes must be a positive integer (got ${numClasses})`);
+  const specs = tensorSpecs(arch, numClasses);
+  const fcW = specs.find((s) => s.name === 'fc.weight')!;
+  const id = ++modelCounter;
+  const params = new Map<string, tf.Variable>();
+  const buffers = new Map<string, tf.Variable>();
+  for (const s of specs) {
+    const data = torchToTf(s, initTensorTorch(s, seed, fcW.torchShape[1]));
+    const v = tf.variable(tf.tensor(data, s.shape, 'float32'), !s.isBuffer, `m${id}/${s.name}`);
+    (s.isBuffer ? buffers : params).set(s.name, v);
+  }
+  return { arch, numClasses, params, buffers, specs };
+}
+
+/** Frees the model's variables. */
+export function disposeModel(model: Model): void {
+  for (const v of model.params.values()) v.dispose();
+  for (const v of model.buffers.values()) v.dispose();
+}
+
+/** BN mode: 'train' = batch statistics + running update; 'eval' (or frozen) = running statistics. */
+type BnMode = 'train' | 'eval';
+
+function batchNorm(model: Model, name: string, x: tf.Tensor4D, mode: BnMode): tf.Tensor4D {
+  const training = mode === 'train';
+  const gamma = model.params.get(`${name}.weight`)!;
+  const beta = model.params.get(`${name}.bias`)!;
+  const rm = model.buffers.get(`${name}.running_mean`)!;
+  const rv = model.buffers.get(`${name}.running_var`)!;
+  if (!training) {
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
+    return tf.add(tf.mul(tf.sub(x, rm), scale), beta);
+  }
+  const [n, h, w] = x.shape;
+  const count = n * h * w;
+  const mean = tf.mean(x, [0, 1, 2]);
+  const xc = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(xc), [0, 1, 2]);
+  const y = tf.add(tf.mul(xc, tf.mul(tf.rsqrt(tf.add(variance, BN_EPS)), gamma)), beta) as tf.Tensor4D;
+  // running statistics, as torch: unbiased variance, momentum 0.1, once per forward
+  const unbiased = count > 1 ? tf.mul(variance, count / (count - 1)) : variance;
+  rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
+  rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
+  const nbt = model.buffers.get(`${name}.num_batches_tracked`)!;
+  nbt.assign(tf.add(nbt, 1));
+  return y;
+}
+
+function convBn(model: Model, c: ConvDef, bnName: string, x: tf.Tensor4D, training: BnMode): tf.Tensor4D {
+  const w = model.params.get(`${c.name}.weight`)! as unknown as tf.Tensor4D;
+  return batchNorm(model, bnName, conv2d(x, w, c.stride, c.pad), training);
+}
+
+const blockCache = new Map<ArchName, BlockDef[]>();
+
+/** layer4 output [N, S/32, S/32, C] for NHWC input [N, S, S, 3]. */
+export function features(model: Model, x: tf.Tensor4D, training: boolean, freezeBn = false): tf.Tensor4D {
+  const bn: BnMode = training && !freezeBn ? 'train' : 'eval';
+  const [, h, w, c] = x.shape;
+  if (c !== 3 || h % 32 !== 0 || w % 32 !== 0 || h < 32) throw new GradiaInputError(null, `input must be [N, S, S, 3] with S a multiple of 32 (got [${x.shape.join(', ')}])`);
+  let blocks = blockCache.get(model.arch);
+  if (!blocks) { blocks = blockDefs(model.arch); blockCache.set(model.arch, blocks); }
+  let y: tf.Tensor4D = tf.relu(convBn(model, { name: 'conv1', stride: 2, pad: 3 }, 'bn1', x, bn));
+  y = tf.maxPool(y, 3, 2, 1);
+  for (const b of blocks) {
+    let out: tf.Tensor4D = y;
+    b.convs.forEach((c, i) => {
+      out = convBn(model, c, c.name.replace(/conv(\d)$/, 'bn$1'), out, bn);
+      if (i < b.convs.length - 1) out = tf.relu(out);
+    });
+    const identity = b.downsample ? convBn(model, b.downsample, `${b.prefix}.downsample.1`, y, bn) : y;
+    y = tf.relu(tf.add(out, identity)) as tf.Tensor4D;
+  }
+  return y;
+}
+
+/** The head: global average pool + fc. */
+export function head(model: Model, feats: tf.Tensor4D): tf.Tensor2D {
+  const pooled = tf.mean(feats, [1, 2]) as tf.Tensor2D;
+  return tf.add(tf.matMul(pooled, model.params.get('fc.weight')! as unknown as tf.Tensor2D), model.params.get('fc.bias')!) as tf.Tensor2D;
+}
+
+/**
+ * Forward pass. In training mode batch norm uses batch statistics and updates the running
+ * buffers (once per call, as torch); in eval mode it uses the running statistics.
+ * `freezeBn` (training only): batch norm uses the running statistics and leaves them
+ * unchanged (its weight and bias still train), like a torch BN module in eval mode.
+ */
+export function forward(model: Model, x: tf.Tensor4D, opts: { training: boolean; freezeBn?: boolean }): ForwardResult {
+  const f = features(model, x, opts.training, opts.freezeBn ?? false);
+  return { logits: head(model, f), features: f };
+}

@@ -1,0 +1,101 @@
+// Gradient accumulation over micro-batches and batched evaluation.
+import { tf } from '../backend/tf.js';
+import { withWasmMemoryHint } from '../backend/select.js';
+import { GradiaInputError } from '../util/errors.js';
+import { paramLayout } from './flat.js';
+import { gradCamClosed } from './gradcam.js';
+import { gradiaLoss } from './losses.js';
+import { forward } from './resnet.js';
+import type { EvalResult, GradOptions, GradResult, Model, Normaliser, TrainBatch } from './types.js';
+
+function checkBatch(b: TrainBatch): void {
+  const g = b.size / 32;
+  const bad = (what: string) => { throw new GradiaInputError(null, `training micro-batch: ${what}`); };
+  if (!Number.isInteger(g) || g < 1) bad(`input size ${b.size} is not a multiple of 32`);
+  if (b.images.length !== b.n * b.size * b.size * 3) bad(`images hold ${b.images.length} values, expected ${b.n}*${b.size}*${b.size}*3`);
+  if (b.labels.length !== b.n || b.predWeight.length !== b.n || b.attWeight.length !== b.n) bad('labels / predWeight / attWeight must have n entries');
+  if (b.targets.length !== b.n * g * g) bad(`targets hold ${b.targets.length} values, expected n*${g}*${g}`);
+}
+
+/**
+ * Training forward + backward over the micro-batches, accumulating the gradient of the
+ * globally normalised GRADIA loss (see losses.ts) into one flat Float32Array in parameter
+ * order. BN running buffers are updated once per micro-batch, as torch would for that
+ * micro-batch. Summing the results over workers gives the whole batch's gradient.
+ */
+export function computeGradients(model: Model, microBatches: TrainBatch[], norm: Normaliser, opts: GradOptions): GradResult {
+  const layout = paramLayout(model);
+  const grads = new Float32Array(layout.total);
+  const vars = [...model.params.values()];
+  const idx = new Map<string, number>();
+  layout.names.forEach((name, i) => idx.set(model.params.get(name)!.name, i));
+  let taskLossSum = 0;
+  let attLossSum = 0;
+  let n = 0;
+  let nAtt = 0;
+  for (const mb of microBatches) {
+    if (mb.n === 0) continue;
+    checkBatch(mb);
+    withWasmMemoryHint(() => {
+      let taskSum: tf.Scalar | null = null;
+      let attSum: tf.Scalar | null = null;
+      const x = tf.tensor4d(mb.images, [mb.n, mb.size, mb.size, 3]);
+      try {
+        const r = tf.variableGrads(() => {
+          const l = gradiaLoss(model, { x, labels: mb.labels, predWeight: mb.predWeight, attWeight: mb.attWeight, targets: mb.targets }, norm, opts);
+          taskSum = tf.keep(l.taskSum);
+          attSum = tf.keep(l.attSum);
+          return l.loss;
+        }, vars);
+        r.value.dispose();
+        for (const [vname, g] of Object.entries(r.grads)) {
+          const i = idx.get(vname);
+          if (i !== undefined) {
+            const d = g.dataSync();
+            const o = layout.offsets[i];
+            for (let j = 0; j < d.length; j++) grads[o + j] += d[j];
+          }
+          g.dispose();
+        }
+        taskLossSum += (taskSum as unknown as tf.Scalar).dataSync()[0];
+        attLossSum += (attSum as unknown as tf.Scalar).dataSync()[0];
+      } finally {
+        x.dispose();
+        (taskSum as tf.Scalar | null)?.dispose();
+        (attSum as tf.Scalar | null)?.dispose();
+      }
+    }, `a training micro-batch of ${mb.n}`);
+    n += mb.n;
+    for (let i = 0; i < mb.n; i++) if (mb.attWeight[i] > 0) nAtt++;
+  }
+  return { grads, taskLossSum, attLossSum, n, nAtt };
+}
+
+/**
+ * Eval-mode forward: logits, predicted class and the raw Grad-CAM (no ReLU, no
+ * normalisation) of the predicted class, n*G*G row-major [y][x].
+ */
+export function evaluateBatch(model: Model, images: Float32Array, n: number, size: number): EvalResult {
+  if (size % 32 !== 0 || size < 32) throw new GradiaInputError(null, `input size ${size} is not a multiple of 32`);
+  if (images.length !== n * size * size * 3) throw new GradiaInputError(null, `images hold ${images.length} values, expected ${n}*${size}*${size}*3`);
+  return withWasmMemoryHint(() => {
+    const [logits, pred, cams] = tf.tidy(() => {
+      const x = tf.tensor4d(images, [n, size, size, 3]);
+      const f = forward(model, x, { training: false });
+      const p = tf.argMax(f.logits, 1).toInt();
+      const onehot = tf.oneHot(p, model.numClasses).toFloat() as tf.Tensor2D;
+      return [f.logits, p, gradCamClosed(model, f.features, onehot)];
+    });
+    try {
+      return {
+        logits: Float32Array.from(logits.dataSync()),
+        pred: Int32Array.from(pred.dataSync()),
+        cams: Float32Array.from(cams.dataSync()),
+      };
+    } finally {
+      logits.dispose();
+      pred.dispose();
+      cams.dispose();
+    }
+  }, `an evaluation batch of ${n}`);
+}

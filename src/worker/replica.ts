@@ -1,0 +1,283 @@
+// One data-parallel replica: backend, model, optimizer state, image pipeline, and the
+// all-reduce ring it shares with the other replicas.
+import { tf } from '../backend/tf.js';
+import { initBackend, withWasmMemoryHint, type BackendRequest } from '../backend/select.js';
+import { crc32 } from '../comm/codec.js';
+import type { Ring } from '../comm/ring.js';
+import { flipMap } from '../data/flip.js';
+import {
+  adamStep, attentionL1, bufferLayout, checkArch, computeGradients, createAdamState, createModel, crossEntropy,
+  disposeModel, evaluateBatch, features, gradCam, head, loadWeights, paramLayout, readBuffers, readParams,
+  writeBuffers, writeParams,
+  type AdamState, type GradOptions, type GradResult, type Model, type Normaliser as ModelNormaliser, type TrainBatch,
+} from '../model/index.js';
+import { GradiaInputError } from '../util/errors.js';
+import { openImageLoader, type ImageLoader } from './images.js';
+import type {
+  EvalShardSample, InitInfo, ReplicaConfig, ReplicaState, ShardSample, WorkerEvalResult, WorkerStepRequest, WorkerStepResult,
+} from './types.js';
+
+const now = (): number => performance.now() / 1000;
+
+function bytesOf(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/**
+ * Gradients with batch norm frozen (eval-mode BN: running statistics used, never
+ * updated): the same loss as computeGradients, used when ReplicaConfig.freezeBn is set.
+ */
+function computeGradientsFrozenBn(model: Model, microBatches: TrainBatch[], norm: ModelNormaliser, opts: GradOptions): GradResult {
+  const layout = paramLayout(model);
+  const grads = new Float32Array(layout.total);
+  const vars = [...model.params.values()];
+  const idx = new Map<string, number>();
+  layout.names.forEach((name, i) => idx.set(model.params.get(name)!.name, i));
+  let taskLossSum = 0;
+  let attLossSum = 0;
+  let n = 0;
+  let nAtt = 0;
+  for (const mb of microBatches) {
+    if (mb.n === 0) continue;
+    const g = mb.size / 32;
+    const sums = tf.tidy(() => {
+      const x = tf.tensor4d(mb.images, [mb.n, mb.size, mb.size, 3]);
+      let task: tf.Scalar | null = null;
+      let att: tf.Scalar | null = null;
+      const r = tf.variableGrads(() => {
+        const feats = features(model, x, false);
+        const logits = head(model, feats);
+        const onehot = tf.oneHot(tf.tensor1d(mb.labels, 'int32'), model.numClasses).toFloat() as tf.Tensor2D;
+        const taskSum = tf.sum(tf.mul(crossEntropy(logits, onehot), tf.tensor1d(mb.predWeight))) as tf.Scalar;
+        let attSum: tf.Scalar = tf.scalar(0);
+        const hasAtt = mb.attWeight.some((a) => a > 0);
+        if (hasAtt) {
+          const cam = gradCam(model, feats, onehot, opts.cam);
+          const l1 = attentionL1(cam, tf.tensor3d(mb.targets, [mb.n, g, g]));
+          attSum = tf.sum(tf.mul(l1, tf.tensor1d(mb.attWeight.map((a) => (a > 0 ? a : 0))))) as tf.Scalar;
+        }
+        task = tf.keep(taskSum);
+        att = tf.keep(attSum);
+        let loss = tf.div(taskSum, norm.globalBatch) as tf.Scalar;
+        if (hasAtt && norm.globalAttCount > 0 && opts.attentionWeight !== 0) loss = tf.add(loss, tf.mul(attSum, opts.attentionWeight / norm.globalAttCount)) as tf.Scalar;
+        return loss;
+      }, vars);
+      for (const [vname, gr] of Object.entries(r.grads)) {
+        const i = idx.get(vname);
+        if (i === undefined) continue;
+        const d = gr.dataSync();
+        const o = layout.offsets[i];
+        for (let j = 0; j < d.length; j++) grads[o + j] += d[j];
+      }
+      const t = task as unknown as tf.Scalar;
+      const a = att as unknown as tf.Scalar;
+      const out = [t.dataSync()[0], a.dataSync()[0]];
+      t.dispose();
+      a.dispose();
+      return out;
+    });
+    taskLossSum += sums[0];
+    attLossSum += sums[1];
+    n += mb.n;
+    for (let i = 0; i < mb.n; i++) if (mb.attWeight[i] > 0) nAtt++;
+  }
+  return { grads, taskLossSum, attLossSum, n, nAtt };
+}
+
+export class Replica {
+  private readonly P: number;
+  private readonly B: number;
+  /** Indices (in the flat buffer vector) of num_batches_tracked entries. */
+  private readonly counterIdx: number[];
+
+  private constructor(
+    private readonly config: ReplicaConfig,
+    readonly rank: number,
+    readonly world: number,
+    private readonly ring: Ring,
+    private readonly model: Model,
+    private params: Float32Array,
+    private adam: AdamState,
+    private readonly loader: ImageLoader,
+    private readonly backend: { name: string; reason: string },
+  ) {
+    this.P = params.length;
+    const bl = bufferLayout(model);
+    this.B = bl.total;
+    this.counterIdx = [];
+    bl.names.forEach((name, i) => {
+      if (name.endsWith('num_batches_tracked')) for (let j = 0; j < bl.sizes[i]; j++) this.counterIdx.push(bl.offsets[i] + j);
+    });
+  }
+
+  static async create(config: ReplicaConfig, rank: number, world: number, ring: Ring): Promise<Replica> {
+    if (!Number.isInteger(config.inputSize) || config.inputSize < 32 || config.inputSize % 32 !== 0) {
+      throw new GradiaInputError(null, `input size must be a positive multiple of 32 (got ${config.inputSize})`);
+    }
+    if (!Number.isInteger(config.microBatch) || config.microBatch < 1) throw new GradiaInputError(null, `--micro-batch must be a positive integer (got ${config.microBatch})`);
+    const backend = await initBackend(config.backend as BackendRequest);
+    const model = createModel(checkArch(config.arch), config.numClasses, config.seed);
+    if (config.weights) loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed });
+    const params = readParams(model);
+    const loader = await openImageLoader({ size: config.inputSize, threads: config.pipelineThreads });
+    return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend);
+  }
+
+  info(): InitInfo {
+    return {
+      rank: this.rank, backend: this.backend.name, backendReason: this.backend.reason, pid: process.pid,
+      numParams: this.P, numBuffers: this.B, checksum: this.checksum(),
+    };
+  }
+
+  private grid(): number {
+    return this.config.inputSize / 32;
+  }
+
+  private fault(step: number): void {
+    const f = this.config.fault;
+    if (!f || f.rank !== this.rank || f.step !== step) return;
+    if (f.kind === 'exit') process.exit(3);
+    if (f.kind === 'throw') throw new Error(`injected fault at step ${step}`);
+    // 'hang': block this thread for good (it stops answering, as a stuck native call would).
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  }
+
+  private buildMicroBatches(samples: ShardSample[], images: Float32Array, mb: number): TrainBatch[] {
+    const S = this.config.inputSize;
+    const G = this.grid();
+    const px = S * S * 3;
+    const out: TrainBatch[] = [];
+    for (let a = 0; a < samples.length; a += mb) {
+      const part = samples.slice(a, a + mb);
+      const n = part.length;
+      const targets = new Float32Array(n * G * G);
+      part.forEach((s, i) => {
+        if (!s.target) return;
+        if (s.target.length !== G * G) throw new GradiaInputError(s.path, `attention target has ${s.target.length} values, expected ${G}x${G} for input size ${S}`);
+        targets.set(s.flip && !this.config.originalFlipBug ? flipMap(s.target, G) : s.target, i * G * G);
+      });
+      out.push({
+        n, size: S,
+        images: images.subarray(a * px, (a + n) * px),
+        labels: Int32Array.from(part, (s) => s.label),
+        predWeight: Float32Array.from(part, (s) => s.predWeight),
+        attWeight: Float32Array.from(part, (s) => s.attWeight),
+        targets,
+      });
+    }
+    return out;
+  }
+
+  async trainStep(req: WorkerStepRequest, setPhase: (p: string) => void = () => undefined): Promise<WorkerStepResult> {
+    const t0 = now();
+    const { samples } = req;
+    const n = samples.length;
+    const mbSize = req.microBatch ?? this.config.microBatch;
+    setPhase('data');
+    const images = n ? await this.loader.load(samples.map((s) => s.path), samples.map((s) => s.flip)) : new Float32Array(0);
+    const t1 = now();
+    setPhase('compute');
+    const opts: GradOptions = { attentionWeight: this.config.attentionWeight, cam: this.config.camMode };
+    const mbs = n ? this.buildMicroBatches(samples, images, mbSize) : [];
+    const g = n === 0
+      ? { grads: new Float32Array(this.P), taskLossSum: 0, attLossSum: 0, n: 0, nAtt: 0 }
+      : this.config.freezeBn
+        ? withWasmMemoryHint(() => computeGradientsFrozenBn(this.model, mbs, req.norm, opts), `a training micro-batch of ${mbSize}`)
+        : computeGradients(this.model, mbs, req.norm, opts);
+    const t2 = now();
+    this.fault(req.step);
+
+    // One collective: [gradients | BN buffers (x active) | active]. Replicas that saw no
+    // sample this step do not count in the BN average.
+    setPhase('allReduce');
+    const syncBn = !this.config.freezeBn;
+    const vec = new Float32Array(this.P + (syncBn ? this.B + 1 : 0));
+    vec.set(g.grads, 0);
+    if (syncBn) {
+      const active = n > 0 ? 1 : 0;
+      if (active) vec.set(readBuffers(this.model), this.P);
+      vec[this.P + this.B] = active;
+    }
+    const stats = await this.ring.allReduce(vec);
+    const t3 = now();
+
+    setPhase('optimizer');
+    if (syncBn) {
+      const activeCount = vec[this.P + this.B];
+      if (activeCount > 0) {
+        const bufs = new Float32Array(this.B);
+        for (let i = 0; i < this.B; i++) bufs[i] = vec[this.P + i] / activeCount;
+        for (const i of this.counterIdx) bufs[i] = Math.round(bufs[i]);
+        writeBuffers(this.model, bufs);
+      }
+    }
+    if (req.norm.globalBatch > 0) {
+      adamStep(this.params, vec.subarray(0, this.P), this.adam, { lr: this.config.lr });
+      writeParams(this.model, this.params);
+    }
+    const t4 = now();
+    const mem = tf.memory();
+    return {
+      rank: this.rank,
+      taskLossSum: g.taskLossSum, attLossSum: g.attLossSum, n: g.n, nAtt: g.nAtt,
+      timings: { dataS: t1 - t0, computeS: t2 - t1, allReduceS: t3 - t2, optimizerS: t4 - t3, totalS: t4 - t0 },
+      allReduceBytes: stats.bytesSent,
+      memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
+    };
+  }
+
+  async evaluate(samples: EvalShardSample[]): Promise<WorkerEvalResult> {
+    const t0 = now();
+    const S = this.config.inputSize;
+    const G = this.grid();
+    const C = this.config.numClasses;
+    const n = samples.length;
+    const pred = new Int32Array(n);
+    const logits = new Float32Array(n * C);
+    const cams = new Float32Array(n * G * G);
+    const mb = Math.max(1, this.config.microBatch);
+    for (let a = 0; a < n; a += mb) {
+      const part = samples.slice(a, a + mb);
+      const images = await this.loader.load(part.map((s) => s.path), part.map(() => false));
+      const r = evaluateBatch(this.model, images, part.length, S);
+      pred.set(r.pred, a);
+      logits.set(r.logits, a * C);
+      cams.set(r.cams, a * G * G);
+    }
+    return { rank: this.rank, n, pred, logits, cams, seconds: now() - t0 };
+  }
+
+  getState(): ReplicaState {
+    return {
+      params: this.params.slice(),
+      buffers: readBuffers(this.model),
+      adam: { m: this.adam.m.slice(), v: this.adam.v.slice(), t: this.adam.t },
+    };
+  }
+
+  /** Loads a state; returns the new weight checksum. */
+  setState(state: ReplicaState): string {
+    const bad = (what: string): never => { throw new GradiaInputError(null, `resume state: ${what}`); };
+    if (state.params.length !== this.P) bad(`${state.params.length} parameters, the model has ${this.P}`);
+    if (state.buffers.length !== this.B) bad(`${state.buffers.length} buffer values, the model has ${this.B}`);
+    if (state.adam.m.length !== this.P || state.adam.v.length !== this.P) bad('optimizer moments do not match the parameters');
+    this.params = Float32Array.from(state.params);
+    writeParams(this.model, this.params);
+    writeBuffers(this.model, Float32Array.from(state.buffers));
+    this.adam = { m: Float32Array.from(state.adam.m), v: Float32Array.from(state.adam.v), t: state.adam.t };
+    return this.checksum();
+  }
+
+  /** CRC-32 of the parameters and of the BN buffers (identical on all replicas after every step). */
+  checksum(): string {
+    const p = crc32(bytesOf(this.params)).toString(16).padStart(8, '0');
+    const b = crc32(bytesOf(readBuffers(this.model))).toString(16).padStart(8, '0');
+    return `${p}-${b}`;
+  }
+
+  async dispose(): Promise<void> {
+    await this.loader.close();
+    disposeModel(this.model);
+  }
+}

@@ -1,0 +1,116 @@
+// Types shared by the coordinator's cluster and the worker replicas.
+
+/** What every replica is built from (identical on all workers). */
+export interface ReplicaConfig {
+  /** tfjs backend request, as `--backend` (the gpus placement forces 'tensorflow'). */
+  backend: 'auto' | 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
+  arch: string;
+  numClasses: number;
+  /** Input size S in pixels (a multiple of 32); the attention grid is S / 32. */
+  inputSize: number;
+  /** Seed of the weight initialisation (same on every replica). */
+  seed: number;
+  /** Optional safetensors file with initial weights (torchvision keys). */
+  weights?: string | null;
+  /** Re-initialise fc.* (from `seed`) when the weights file has another class count (default true, as GRADIA does). */
+  reinitFc?: boolean;
+  lr: number;
+  attentionWeight: number;
+  /** Grad-CAM for the attention loss: the closed form or the general autodiff path. */
+  camMode: 'closed' | 'autodiff';
+  /** Samples per forward/backward pass on a worker (gradient accumulation above it). */
+  microBatch: number;
+  /** Threads of each worker's image pipeline (sharp in piscina). */
+  pipelineThreads: number;
+  /** Reproduce the original's bug: flip images but not their attention maps. */
+  originalFlipBug: boolean;
+  /** Batch norm in eval mode while training (running stats used, never updated). */
+  freezeBn?: boolean;
+  /** All-reduce bucket size in floats. */
+  bucketSize?: number;
+  /** Testing only: make worker `rank` fail at step `step`, before its all-reduce. */
+  fault?: { rank: number; step: number; kind: 'exit' | 'throw' | 'hang' } | null;
+}
+
+/** A training sample as the worker receives it: the data layer's TrainSample + the flip decision. */
+export interface ShardSample {
+  /** Index of the sample in the training set (for messages and flips). */
+  index: number;
+  path: string;
+  fileName: string;
+  label: number;
+  target: Float32Array | null;
+  predWeight: number;
+  attWeight: number;
+  /** Horizontally flip this image (and its map unless originalFlipBug), decided by the coordinator. */
+  flip: boolean;
+}
+
+/** What a worker needs of an evaluation sample (the data layer's EvalSample, slimmed). */
+export interface EvalShardSample {
+  path: string;
+  fileName: string;
+  label: number;
+}
+
+export interface Normaliser { globalBatch: number; globalAttCount: number }
+
+export interface WorkerStepRequest {
+  step: number;
+  epoch: number;
+  samples: ShardSample[];
+  norm: Normaliser;
+  /** Overrides the config's micro-batch for this step. */
+  microBatch?: number;
+}
+
+export interface WorkerTimings {
+  /** Image loading (decode, resize, flip, normalise). */
+  dataS: number;
+  /** Forward + backward over all micro-batches. */
+  computeS: number;
+  /** Ring all-reduce of gradients and BN buffers. */
+  allReduceS: number;
+  /** Adam update. */
+  optimizerS: number;
+  totalS: number;
+}
+
+export interface WorkerStepResult {
+  rank: number;
+  taskLossSum: number;
+  attLossSum: number;
+  n: number;
+  nAtt: number;
+  timings: WorkerTimings;
+  allReduceBytes: number;
+  memory: { numTensors: number; numBytes: number };
+}
+
+export interface WorkerEvalResult {
+  rank: number;
+  n: number;
+  pred: Int32Array;
+  /** n * numClasses */
+  logits: Float32Array;
+  /** n * G * G raw Grad-CAM of the predicted class */
+  cams: Float32Array;
+  seconds: number;
+}
+
+/** Everything a checkpoint needs to resume a replica bit for bit. */
+export interface ReplicaState {
+  params: Float32Array;
+  buffers: Float32Array;
+  adam: { m: Float32Array; v: Float32Array; t: number };
+}
+
+export interface InitInfo {
+  rank: number;
+  backend: string;
+  backendReason: string;
+  pid: number;
+  numParams: number;
+  numBuffers: number;
+  checksum: string;
+}

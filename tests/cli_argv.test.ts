@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { normaliseArgv } from '../src/cli/argv.js';
+
+describe('normaliseArgv', () => {
+  it('defaults to train when no subcommand is given', () => {
+    expect(normaliseArgv(['--gpus', '0,1', '--phase', '2'])).toEqual(['train', '--gpus', '0,1', '--phase', '2']);
+  });
+  it('maps the original flags, including --trainWithMap and the misspelt --reasonablity', () => {
+    expect(normaliseArgv(['--trainWithMap', '--model_name', 'm', '--n_epoch=3', '--reasonablity', '--data_dir', 'd']))
+      .toEqual(['train', '--phase', '2', '--model-name', 'm', '--n-epoch=3', '--reasonability', '--data-dir', 'd']);
+  });
+  it('turns --evaluate into the evaluate subcommand', () => {
+    expect(normaliseArgv(['--evaluate', '--model_name', 'm'])).toEqual(['evaluate', '--model-name', 'm']);
+  });
+  it('keeps explicit subcommands and help untouched', () => {
+    expect(normaliseArgv(['predict', '--arch', 'resnet50'])).toEqual(['predict', '--arch', 'resnet50']);
+    expect(normaliseArgv(['--help'])).toEqual(['--help']);
+  });
+});
