@@ -3,10 +3,13 @@
 // "cold" = first epoch (every file decoded), "warm" = later epochs (decoded uint8 images
 // come from the per-pipeline cache; only flip + normalise run). Images: JPEGs of
 // photo-like content (gradients, shapes and noise) at 400x300, written to a temp folder.
+// Also: streaming parse speed and memory of an attention file of 224x224 0/1 maps (the
+// original's format, ~150 KB of JSON per map).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { readAttentionFile } from '../src/data/attention.js';
 import { flipFor } from '../src/data/flip.js';
 import { renderSample } from '../src/data/generator.js';
 import { ImagePipeline } from '../src/data/pipeline.js';
@@ -53,6 +56,23 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
         await pipe.close();
       }
     }
+    // attention file parsing
+    const maps = opts.quick ? 100 : 500;
+    const f = path.join(dir, 'attention_val.json');
+    const fd = fs.openSync(f, 'w');
+    const rows = Array.from({ length: 224 }, (_, y) => `[${Array.from({ length: 224 }, (_, x) => ((x * x + y) % 7 < 2 ? 1 : 0)).join(', ')}]`).join(', ');
+    fs.writeSync(fd, '[');
+    for (let i = 0; i < maps; i++) fs.writeSync(fd, `${i ? ', ' : ''}{"img": "gender_data/val/c/img_${i}.jpg", "attention": [${rows}]}`);
+    fs.writeSync(fd, ']');
+    fs.closeSync(fd);
+    const mb = fs.statSync(f).size / 1e6;
+    const heap0 = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    const t0 = process.hrtime.bigint();
+    const parsed = readAttentionFile(f);
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const grew = (process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heap0) / 1e6;
+    res.attentionParse = { maps: parsed.size, fileMB: Math.round(mb), MBPerSec: Math.round(mb / secs), memoryMB: Math.round(grew) };
+    console.log(`attention file: ${parsed.size} maps of 224x224, ${mb.toFixed(0)} MB of JSON parsed at ${(mb / secs).toFixed(0)} MB/s, ~${grew.toFixed(0)} MB held`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -11,8 +11,10 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend, setOnednnThreads, onednnInfo, kernelTimes } from '../src/backend/onednn/index.js';
-import { createModel, disposeModel, computeGradients, readParams, writeParams, adamStep, createAdamState } from '../src/model/index.js';
+import { onednnAdamStep } from '../src/backend/onednn/ops.js';
+import { createModel, disposeModel, computeGradients, readParams, writeParams, adamStep, createAdamState, ADAM_DEFAULTS } from '../src/model/index.js';
 import type { ArchName, TrainBatch } from '../src/model/index.js';
+import { setConvGradMode } from '../src/model/conv.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -50,6 +52,8 @@ function split(b: TrainBatch, micro: number): TrainBatch[] {
 async function trainRate(backend: string, arch: ArchName, size: number, batch: number, micro: number, steps: number): Promise<{ imagesPerS: number; stepMs: number[] }> {
   await tf.setBackend(backend);
   await tf.ready();
+  // onednn has native conv backward kernels; WASM needs the model's forward-conv gradient
+  setConvGradMode(backend === 'onednn' ? 'native' : 'forward');
   const classes = 1000;
   const model = createModel(arch, classes, 1);
   const b = makeBatch(batch, size, classes);
@@ -59,7 +63,9 @@ async function trainRate(backend: string, arch: ArchName, size: number, batch: n
   const step = () => {
     const g = computeGradients(model, mbs, norm, { attentionWeight: 1, cam: 'closed' });
     const p = readParams(model);
-    adamStep(p, g.grads, adam);
+    // the optimizer update: native on onednn (bit-identical to adamStep), the JS loop elsewhere
+    if (backend === 'onednn') onednnAdamStep(p, g.grads, adam, ADAM_DEFAULTS);
+    else adamStep(p, g.grads, adam);
     writeParams(model, p);
   };
   try {
@@ -133,8 +139,10 @@ async function convGflops(n: number, reps: number): Promise<Record<string, numbe
   };
   const r = {
     fwd: time(() => tf.conv2d(x, w, 1, 'same')),
-    bwdData: time(() => tf.conv2dTranspose(dy, w, [n, 56, 56, 64], 1, 'same')),
-    bwdWeights: time(() => tf.tidy(() => tf.grad((ww: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, ww as tf.Tensor4D, 1, 'same'), dy)))(w))),
+    bwdData: time(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w },
+      { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [n, 56, 56, 64] }) as tf.Tensor),
+    bwdWeights: time(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
+      { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 64, 64] }) as tf.Tensor),
   };
   tf.dispose([x, w, dy]);
   return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Math.round(v * 10) / 10]));

@@ -25,7 +25,7 @@ function main() {
   }
   const header = process.env.GRADIA_DNNL_HEADER ?? '/usr/include/oneapi/dnnl/dnnl.hpp';
   if (!fs.existsSync(header)) {
-    warn(`${header} not found; install libdnnl-dev (apt-get install libdnnl-dev) and run npm run build:native`);
+    warn(`${header} not found; install libdnnl-dev (apt-get install libdnnl-dev) and run node scripts/build-native.mjs`);
     return;
   }
   let gypJs;

@@ -53,6 +53,7 @@ afterAll(() => {
 /** Runs `epochs` epochs of global batches of 6 on `world` workers; returns the cluster (open) and losses. */
 async function train(cluster: Cluster, world: number, steps: number, opts: { shardsOf?: (batch: number[]) => number[][] } = {}): Promise<number[]> {
   const losses: number[] = [];
+  const tensorCounts: number[] = [];
   let step = 0;
   for (let epoch = 0; step < steps; epoch++) {
     // With shardsOf, the caller splits the (1-worker) global batch itself.
@@ -63,6 +64,14 @@ async function train(cluster: Cluster, world: number, steps: number, opts: { sha
       const m = await cluster.trainStep({ step, epoch, shards, norm: plan.norms[b] });
       expect(m.n).toBe(plan.norms[b].globalBatch);
       expect(m.nAtt).toBe(plan.norms[b].globalAttCount);
+      for (const w of m.workers) {
+        expect(w.timings.allReduceWaitS).toBeLessThanOrEqual(w.timings.allReduceS);
+        expect(w.timings.totalS).toBeGreaterThanOrEqual(w.timings.computeS);
+        expect(w.allReduceBytes > 0).toBe(world > 1);
+        // no tensor leaks: the count is the same after every step
+        tensorCounts[w.rank] ??= w.memory.numTensors;
+        expect(w.memory.numTensors).toBe(tensorCounts[w.rank]);
+      }
       losses.push(m.taskLossSum / m.n);
     }
   }
@@ -158,6 +167,36 @@ describe('cluster: training', () => {
     }
     for (let i = 0; i < curves[0].length; i++) expect(Math.abs(curves[0][i] - curves[1][i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(curves[0][i])));
     expect(new Set(curves[0]).size).toBeGreaterThan(1);
+  });
+
+  it('a flipped sample flips its attention map too (unless originalFlipBug)', async () => {
+    // Training on image X flipped with map T must equal training on mirror(X) with mirror(T).
+    const T = Float32Array.from([1, 0.2, 1, 0.2]); // G = 2, row-major: left column attended
+    const Tm = Float32Array.from([0.2, 1, 0.2, 1]);
+    const mirrored = path.join(dir, 'mirrored.png');
+    await sharp(samples[0].path).flop().png().toFile(mirrored);
+    const one = { ...samples[0], target: T, attWeight: 1 };
+    // one cluster per config; each run starts from the initial state (setState)
+    const runs = async (list: ShardSample[], cfg: Partial<ReplicaConfig>): Promise<string[]> => {
+      const c = await startCluster({ placement: { kind: 'threads', n: 1 }, replica: { ...base, ...cfg } });
+      try {
+        const init = await c.getState();
+        const out: string[] = [];
+        for (const sample of list) {
+          await c.setState(init);
+          await c.trainStep({ step: 0, shards: [[sample, { ...samples[1], flip: false }]], norm: { globalBatch: 2, globalAttCount: 1 } });
+          out.push(await c.checkWeights());
+        }
+        return out;
+      } finally {
+        await c.close();
+      }
+    };
+    const [flipped, mirror] = await runs([{ ...one, flip: true }, { ...one, path: mirrored, target: Tm, flip: false }], {});
+    expect(mirror).toBe(flipped);
+    const [buggy, mirrorSameMap] = await runs([{ ...one, flip: true }, { ...one, path: mirrored, target: T, flip: false }], { originalFlipBug: true });
+    expect(buggy).not.toBe(flipped);
+    expect(mirrorSameMap).toBe(buggy);
   });
 
   it('an empty shard contributes nothing (global batch smaller than the world)', async () => {
@@ -268,8 +307,18 @@ describe('cluster: faults', () => {
     }
   });
 
-  it('a bad replica config fails at start with the worker named', async () => {
-    await expect(startCluster({ placement: { kind: 'threads', n: 1 }, replica: { ...base, arch: 'resnet7' } })).rejects.toThrow(/worker 0 \(thread \d+\) failed in init: .*resnet7/);
+  it('bad input found by a worker is the one-line input error (not a worker fault)', async () => {
+    const e1 = await startCluster({ placement: { kind: 'threads', n: 1 }, replica: { ...base, arch: 'resnet7' } }).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(GradiaInputError);
+    expect((e1 as Error).message).toMatch(/resnet7/);
+    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: base });
+    const bad = path.join(dir, 'broken.png');
+    fs.writeFileSync(bad, 'not an image');
+    const shards = [[samples[0]], [{ ...samples[1], path: bad }]];
+    const e2 = await c.trainStep({ step: 0, epoch: 0, shards, norm: { globalBatch: 2, globalAttCount: 1 } }).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(GradiaInputError);
+    expect((e2 as Error).message).toContain('broken.png');
+    await c.close();
   });
 });
 
@@ -285,5 +334,23 @@ describe('placement', () => {
     expect(() => parseGpuList('1,1')).toThrow(/listed twice/);
     // on this machine (no tfjs-node-gpu): startCluster refuses before starting workers
     await expect(startCluster({ placement: { kind: 'gpus', ids: [0] }, replica: base, gpuProbe: probe(false, []) })).rejects.toThrow(GradiaInputError);
+  });
+
+  it('gpus placement: one process per GPU with CUDA_VISIBLE_DEVICES, ring between them, tensorflow backend', async () => {
+    const fake = { gpuBackendInstalled: () => true, listGpus: () => [0, 1, 2] };
+    const c = await startCluster({ placement: { kind: 'gpus', ids: [2, 0] }, replica: null, gpuProbe: fake });
+    try {
+      const st = await c.status();
+      expect(st.map((s) => s.cudaVisibleDevices)).toEqual(['2', '0']);
+      expect(new Set(st.map((s) => s.pid)).size).toBe(2);
+      expect(st.every((s) => s.pid !== process.pid)).toBe(true);
+      expect(c.workerNames[0]).toMatch(/^worker 0 \(pid \d+, GPU 2\)$/);
+      const { results } = await c.allReduce([Float32Array.of(1, 2), Float32Array.of(10, 20)]);
+      expect(Array.from(results[1])).toEqual([11, 22]);
+    } finally {
+      await c.close();
+    }
+    // the replicas ask for the tensorflow backend, which is not installed here
+    await expect(startCluster({ placement: { kind: 'gpus', ids: [0] }, replica: base, gpuProbe: fake })).rejects.toThrow(/--backend tensorflow: .*not installed/);
   });
 });

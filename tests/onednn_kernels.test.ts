@@ -5,7 +5,8 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend, setOnednnThreads, kernelStats, onednnInfo } from '../src/backend/onednn/index.js';
-import { onednnBatchNormTrain, onednnRelu, onednnOpsActive } from '../src/backend/onednn/ops.js';
+import { onednnBatchNormTrain, onednnRelu, onednnOpsActive, onednnAdamStep } from '../src/backend/onednn/ops.js';
+import { adamStep, createAdamState, ADAM_DEFAULTS } from '../src/model/adam.js';
 
 const info = onednnInfo();
 if (!info.available) console.warn(`onednn kernel tests skipped: ${info.reason}`);
@@ -230,6 +231,24 @@ describe.skipIf(!info.available)('onednn kernels vs cpu', () => {
     await compare(build, ['BatchMatMul', '_FusedMatMul', 'AddN'], 1e-5);
   });
 
+  it('slice, transpose, reverse and pad (strided copies), and their gradients', async () => {
+    const xv = rand(2 * 5 * 6 * 3, 50);
+    const build = () => {
+      const x = tf.tensor4d(xv, [2, 5, 6, 3]);
+      const r = tf.tensor(rand(2 * 3 * 4 * 2, 51), [2, 3, 4, 2]);
+      const gSlice = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.slice(a, [0, 1, 2, 1], [2, 3, 4, 2]), r)))(x);
+      const gT = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.transpose(a, [3, 1, 2, 0]), tf.transpose(x, [3, 1, 2, 0]))))(x);
+      return [
+        tf.slice(x, [0, 1, 2, 1], [2, 3, 4, 2]), tf.slice(x, [1, 0, 0, 0], [1, 5, 6, 3]), tf.slice(x, [0, 2, 0, 0], [2, 1, 6, 3]),
+        tf.transpose(x, [3, 1, 2, 0]), tf.transpose(x, [1, 2, 0, 3]), tf.transpose(tf.tensor2d(rand(12, 52), [3, 4])),
+        tf.reverse(x, [1, 2]), tf.reverse(x, 3), tf.reverse(x),
+        tf.pad(x, [[0, 0], [1, 2], [0, 3], [0, 0]], 0.5), tf.pad(tf.tensor1d([1, 2, 3]), [[2, 1]]),
+        gSlice, gT,
+      ];
+    };
+    await compare(build, ['Slice', 'Transpose', 'Reverse', 'PadV2'], 1e-7); // exact copies (gradients: exact sums)
+  });
+
   it('the thread count is honoured and results do not depend on it', async () => {
     const xv = rand(2 * 12 * 12 * 8, 22);
     const wv = rand(3 * 3 * 8 * 8, 23);
@@ -262,7 +281,8 @@ describe.skipIf(!info.available)('onednn kernels vs cpu', () => {
       };
       const loss = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(tf.relu(bn(xi, gi, bi).y), r));
       const o = bn(x, g, b);
-      return [o.y, o.mean, o.variance, tf.relu(o.y), ...tf.grads(loss)([x, g, b])];
+      const gr = tf.grads(loss)([x, g, b]);
+      return [o.y, o.mean, o.variance, tf.relu(o.y), ...gr, tf.relu(o.y), ...gr];
     };
     const fused = () => {
       expect(onednnOpsActive()).toBe(true);
@@ -270,7 +290,9 @@ describe.skipIf(!info.available)('onednn kernels vs cpu', () => {
       const g = tf.tensor1d(gv); const b = tf.tensor1d(bv); const r = tf.tensor(rv, shape);
       const loss = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(onednnRelu(onednnBatchNormTrain(xi, gi, bi, eps).y), r));
       const o = onednnBatchNormTrain(x, g, b, eps);
-      return [o.y, o.mean, o.variance, onednnRelu(o.y), ...tf.grads(loss)([x, g, b])];
+      const fusedLoss = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(onednnBatchNormTrain(xi, gi, bi, eps, { relu: true }).y, r));
+      const fusedRelu = onednnBatchNormTrain(x, g, b, eps, { relu: true });
+      return [o.y, o.mean, o.variance, onednnRelu(o.y), ...tf.grads(loss)([x, g, b]), fusedRelu.y, ...tf.grads(fusedLoss)([x, g, b])];
     };
     const before = ['GradiaBnStats', 'GradiaBnApply', 'GradiaBnBackward', 'GradiaReluGrad'].map((k) => kernelStats.native[k] ?? 0);
     const got = await runOn('onednn', fused);
@@ -280,6 +302,49 @@ describe.skipIf(!info.available)('onednn kernels vs cpu', () => {
       expect(g.s).toEqual(ref[i].s);
       expect(maxRel(g.v, ref[i].v), `output ${i}`).toBeLessThan(1e-5);
     });
+  });
+
+  it('native Adam is bit-identical to src/model/adam.ts over several steps', () => {
+    const n = 70001; // above the threading threshold
+    const p1 = rand(n, 40); const p2 = p1.slice();
+    const s1 = createAdamState(n); const s2 = createAdamState(n);
+    const opts = { ...ADAM_DEFAULTS, lr: 3e-3 };
+    for (let step = 0; step < 3; step++) {
+      const g = rand(n, 41 + step, -2, 2);
+      g[5] = 0; g[6] = 1e-30; g[7] = 1e10;
+      adamStep(p1, g, s1, opts);
+      onednnAdamStep(p2, g, s2, opts);
+    }
+    expect(s2.t).toBe(3);
+    expect(Buffer.compare(Buffer.from(p1.buffer), Buffer.from(p2.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(s1.m.buffer), Buffer.from(s2.m.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(s1.v.buffer), Buffer.from(s2.v.buffer))).toBe(0);
+    expect(() => onednnAdamStep(p2, new Float32Array(3), s2, opts)).toThrow(/length mismatch/);
+  });
+
+  it('the addon loads and runs in worker threads too (per-thread primitive caches and thread counts)', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const { addonPath } = await import('../src/backend/onednn/addon.js');
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const a = require(workerData.path);
+      a.setThreads(1);
+      const x = new Float32Array(1 * 4 * 4 * 2).map((_, i) => (i % 7) - 3);
+      const w = new Float32Array(3 * 3 * 2 * 3).map((_, i) => (i % 5) - 2);
+      const y = new Float32Array(1 * 4 * 4 * 3);
+      a.conv2d(x, w, null, y, [1, 4, 4, 2, 3, 3, 3, 4, 4, 1, 1, 1, 1, 1, 1, 1, 1], 0, 0);
+      parentPort.postMessage({ y, threads: a.getThreads() });`;
+    const run = () => new Promise<{ y: Float32Array; threads: number }>((resolve, reject) => {
+      const wk = new Worker(code, { eval: true, workerData: { path: addonPath() } });
+      wk.once('message', (m) => { resolve(m); void wk.terminate(); });
+      wk.once('error', reject);
+    });
+    const [r1, r2] = await Promise.all([run(), run()]);
+    expect(r1.threads).toBe(1);
+    expect(Array.from(r1.y)).toEqual(Array.from(r2.y));
+    const ref = await runOn('cpu', () => [tf.conv2d(tf.tensor4d(new Float32Array(32).map((_, i) => (i % 7) - 3), [1, 4, 4, 2]),
+      tf.tensor4d(new Float32Array(54).map((_, i) => (i % 5) - 2), [3, 3, 2, 3]), 1, 'same')]);
+    expect(maxRel(r1.y, ref[0].v)).toBeLessThan(1e-6);
   });
 
   it('no tensor leaks across native kernels', async () => {

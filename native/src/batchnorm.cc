@@ -97,7 +97,8 @@ Napi::Value BnApply(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// bnBackward(dy, x, rows, C, mean, variance, gamma, eps, dx, dgamma, dbeta)
+// bnBackward(dy, x, rows, C, mean, variance, gamma, eps, dx, dgamma, dbeta, reluOut|null): with reluOut (the
+// output of a fused BN+ReLU) the incoming gradient is masked by reluOut > 0 first.
 Napi::Value BnBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t rows = info[2].As<Napi::Number>().Int64Value();
@@ -111,6 +112,9 @@ Napi::Value BnBackward(const Napi::CallbackInfo& info) {
   float* dx = f32(env, info[8], rows * C, "bnBackward dx");
   float* dgamma = f32(env, info[9], C, "bnBackward dgamma");
   float* dbeta = f32(env, info[10], C, "bnBackward dbeta");
+  const float* mask = (info.Length() > 11 && !info[11].IsNull() && !info[11].IsUndefined())
+                          ? f32(env, info[11], rows * C, "bnBackward reluOut")
+                          : nullptr;
   std::vector<float> inv(C);
   for (int64_t c = 0; c < C; c++) inv[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
   // sums[c] = sum dy, sums[C + c] = sum dy * (x - mean)
@@ -119,9 +123,18 @@ Napi::Value BnBackward(const Napi::CallbackInfo& info) {
   colSums(rows, C, sums.data(), 2, [&](int64_t r, double* acc) {
     const float* g = dy + r * C;
     const float* p = x + r * C;
-    for (int64_t c = 0; c < C; c++) {
-      acc[c] += g[c];
-      acc[C + c] += static_cast<double>(g[c]) * (p[c] - pm[c]);
+    if (mask) {
+      const float* q = mask + r * C;
+      for (int64_t c = 0; c < C; c++) {
+        float gc = q[c] > 0.f ? g[c] : 0.f;
+        acc[c] += gc;
+        acc[C + c] += static_cast<double>(gc) * (p[c] - pm[c]);
+      }
+    } else {
+      for (int64_t c = 0; c < C; c++) {
+        acc[c] += g[c];
+        acc[C + c] += static_cast<double>(g[c]) * (p[c] - pm[c]);
+      }
     }
   });
   std::vector<float> k1(C), k2(C), k3(C);
@@ -145,7 +158,12 @@ Napi::Value BnBackward(const Napi::CallbackInfo& info) {
     const float* g = dy + r * C;
     const float* p = x + r * C;
     float* o = dx + r * C;
-    for (int64_t c = 0; c < C; c++) o[c] = a1[c] * g[c] - a2[c] - (p[c] - pm[c]) * a3[c];
+    if (mask) {
+      const float* q = mask + r * C;
+      for (int64_t c = 0; c < C; c++) o[c] = a1[c] * (q[c] > 0.f ? g[c] : 0.f) - a2[c] - (p[c] - pm[c]) * a3[c];
+    } else {
+      for (int64_t c = 0; c < C; c++) o[c] = a1[c] * g[c] - a2[c] - (p[c] - pm[c]) * a3[c];
+    }
   }
   return env.Undefined();
 }
@@ -162,6 +180,43 @@ Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// adamStep(params, grads, m, v, n, stepSize, bc2Sqrt, b1, b2, a1, a2, eps): torch's single-tensor Adam,
+// every operation rounded to float32 (bit-identical to the Math.fround loop of src/model/adam.ts).
+Napi::Value AdamStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n = info[4].As<Napi::Number>().Int64Value();
+  float* p = f32(env, info[0], n, "adamStep params");
+  const float* g = f32(env, info[1], n, "adamStep grads");
+  float* m = f32(env, info[2], n, "adamStep m");
+  float* v = f32(env, info[3], n, "adamStep v");
+  const float stepSize = info[5].As<Napi::Number>().FloatValue();
+  const float bc2Sqrt = info[6].As<Napi::Number>().FloatValue();
+  const float b1 = info[7].As<Napi::Number>().FloatValue();
+  const float b2 = info[8].As<Napi::Number>().FloatValue();
+  const float a1 = info[9].As<Napi::Number>().FloatValue();
+  const float a2 = info[10].As<Napi::Number>().FloatValue();
+  const float eps = info[11].As<Napi::Number>().FloatValue();
+#pragma omp parallel for if (n >= kParMin) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float gi = g[i];  // plain float ops: no -ffast-math, no contraction (-ffp-contract=off)
+    float mi = m[i] * b1;
+    float t1 = gi * a1;
+    mi = mi + t1;
+    float vi = v[i] * b2;
+    float gg = gi * gi;
+    float t2 = gg * a2;
+    vi = vi + t2;
+    m[i] = mi;
+    v[i] = vi;
+    float denom = std::sqrt(vi) / bc2Sqrt;
+    denom = denom + eps;
+    float upd = mi / denom;
+    upd = upd * stepSize;
+    p[i] = p[i] - upd;
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void registerBatchNorm(Napi::Env env, Napi::Object exports) {
@@ -169,6 +224,7 @@ void registerBatchNorm(Napi::Env env, Napi::Object exports) {
   exports.Set("bnApply", Napi::Function::New(env, BnApply));
   exports.Set("bnBackward", Napi::Function::New(env, BnBackward));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("adamStep", Napi::Function::New(env, AdamStep));
 }
 
 }  // namespace gradia

@@ -348,6 +348,70 @@ Napi::Value AddN(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// stridedCopy(src, srcOff, srcStrides, dst, dstOff, dstStrides, shape): dst[dstOff + i.dstStrides] =
+// src[srcOff + i.srcStrides] for every index i of shape (strides in elements, may be negative).
+// Slice, Transpose, Reverse and Pad are all this copy.
+Napi::Value StridedCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto ss = ints(env, info[2], "stridedCopy srcStrides");
+  auto ds = ints(env, info[5], "stridedCopy dstStrides");
+  auto shape = ints(env, info[6], "stridedCopy shape");
+  int64_t so = info[1].As<Napi::Number>().Int64Value();
+  int64_t doff = info[4].As<Napi::Number>().Int64Value();
+  size_t R = shape.size();
+  if (ss.size() != R || ds.size() != R) throw Napi::RangeError::New(env, "stridedCopy: rank mismatch");
+  int64_t total = prod(shape);
+  if (total == 0) return env.Undefined();
+  // bounds: min/max offsets touched on each side
+  int64_t sMin = so, sMax = so, dMin = doff, dMax = doff;
+  for (size_t k = 0; k < R; k++) {
+    int64_t e = (shape[k] - 1);
+    (ss[k] >= 0 ? sMax : sMin) += e * ss[k];
+    (ds[k] >= 0 ? dMax : dMin) += e * ds[k];
+  }
+  const float* src = f32(env, info[0], 0, "stridedCopy src");
+  float* dst = f32(env, info[3], 0, "stridedCopy dst");
+  auto sa = info[0].As<Napi::Float32Array>();
+  auto da = info[3].As<Napi::Float32Array>();
+  if (sMin < 0 || sMax >= static_cast<int64_t>(sa.ElementLength()) || dMin < 0 || dMax >= static_cast<int64_t>(da.ElementLength()))
+    throw Napi::RangeError::New(env, "stridedCopy: out of bounds");
+  if (R == 0) {
+    dst[doff] = src[so];
+    return env.Undefined();
+  }
+  int64_t L = shape[R - 1], sl = ss[R - 1], dl = ds[R - 1];
+  int64_t outer = total / L;
+#pragma omp parallel for if (total >= kParMin) schedule(static)
+  for (int64_t q = 0; q < outer; q++) {
+    int64_t a = so, b = doff, rem = q;
+    for (size_t k = R - 1; k-- > 0;) {
+      int64_t idx = rem % shape[k];
+      rem /= shape[k];
+      a += idx * ss[k];
+      b += idx * ds[k];
+    }
+    const float* ps = src + a;
+    float* pd = dst + b;
+    if (sl == 1 && dl == 1) {
+      std::copy(ps, ps + L, pd);
+    } else {
+      for (int64_t i = 0; i < L; i++) pd[i * dl] = ps[i * sl];
+    }
+  }
+  return env.Undefined();
+}
+
+// fill(dst, value, n)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n = info[2].As<Napi::Number>().Int64Value();
+  float* d = f32(env, info[0], n, "fill dst");
+  float v = info[1].As<Napi::Number>().FloatValue();
+#pragma omp parallel for if (n >= kParMin) schedule(static)
+  for (int64_t i = 0; i < n; i++) d[i] = v;
+  return env.Undefined();
+}
+
 }  // namespace
 
 void registerElementwise(Napi::Env env, Napi::Object exports) {
@@ -355,6 +419,8 @@ void registerElementwise(Napi::Env env, Napi::Object exports) {
   exports.Set("reduce", Napi::Function::New(env, Reduce));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("addN", Napi::Function::New(env, AddN));
+  exports.Set("stridedCopy", Napi::Function::New(env, StridedCopy));
+  exports.Set("fill", Napi::Function::New(env, Fill));
 }
 
 }  // namespace gradia

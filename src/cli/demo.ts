@@ -16,11 +16,11 @@ export interface DemoFlags { seed: number; dir: string; backend: string; workers
 
 /** The demo's recipe: small images, a tiny ResNet, a strong spurious cue in train/val. */
 export const DEMO_RECIPE = {
-  data: { train: 300, val: 100, test: 200, size: 96, spurious: 0.95 },
+  data: { train: 400, val: 100, test: 200, size: 96, spurious: 0.95 },
   arch: 'tiny18',
   inputSize: 96,
-  phase1: { nEpoch: 5, lr: 3e-3 },
-  phase2: { nEpoch: 5, lr: 1e-3, attentionWeight: 2 },
+  phase1: { nEpoch: 6, lr: 1e-3 },
+  phase2: { nEpoch: 6, lr: 1e-3, attentionWeight: 1 },
   trainBatch: 32,
   microBatch: 32,
   tau: 0.25,

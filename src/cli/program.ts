@@ -2,6 +2,7 @@ import os from 'node:os';
 import { Command, Option } from 'commander';
 import { normaliseArgv } from './argv.js';
 import { GradiaInputError } from '../util/errors.js';
+import { MAKE_DATA_DEFAULTS } from '../data/generator.js';
 
 const BACKENDS = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'];
 const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'tiny18', 'tiny50'];
@@ -95,12 +96,12 @@ export function buildProgram(): Command {
   program.command('make-data')
     .description('generate a small data set in the original layout where attention matters')
     .requiredOption('--out <dir>', 'output folder')
-    .option('--seed <n>', 'seed', int('--seed'), 0)
-    .option('--train <n>', 'training images', int('--train'), 400)
-    .option('--val <n>', 'validation images', int('--val'), 100)
-    .option('--test <n>', 'test images', int('--test'), 200)
-    .option('--size <px>', 'image size', int('--size'), 64)
-    .option('--spurious <p>', 'probability that the context cue agrees with the class in train/val', num('--spurious'), 0.9)
+    .option('--seed <n>', 'seed', int('--seed'), MAKE_DATA_DEFAULTS.seed)
+    .option('--train <n>', 'training images', int('--train'), MAKE_DATA_DEFAULTS.train)
+    .option('--val <n>', 'validation images', int('--val'), MAKE_DATA_DEFAULTS.val)
+    .option('--test <n>', 'test images', int('--test'), MAKE_DATA_DEFAULTS.test)
+    .option('--size <px>', 'image size (multiple of 32; 96+ so the attention grid is at least 3x3)', int('--size'), MAKE_DATA_DEFAULTS.size)
+    .option('--spurious <p>', 'probability that the context cue agrees with the class in train/val', num('--spurious'), MAKE_DATA_DEFAULTS.spurious)
     .action(async (opts) => {
       const { makeDataCommand } = await import('./make_data.js');
       await makeDataCommand(opts);

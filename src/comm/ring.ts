@@ -14,7 +14,10 @@ export const DEFAULT_BUCKET_SIZE = 1 << 20; // floats per bucket (4 MiB)
 export interface AllReduceStats {
   /** Encoded bytes this rank sent. */
   bytesSent: number;
+  /** Wall time of the collective on this rank, waitSeconds included. */
   seconds: number;
+  /** Time spent waiting for the previous rank's first chunk (its compute still running). */
+  waitSeconds: number;
   messages: number;
 }
 
@@ -47,12 +50,13 @@ export class Ring {
     const t0 = performance.now();
     const seq = this.seq++;
     const R = this.world;
-    if (R === 1) return { bytesSent: 0, seconds: (performance.now() - t0) / 1000, messages: 0 };
+    if (R === 1) return { bytesSent: 0, seconds: (performance.now() - t0) / 1000, waitSeconds: 0, messages: 0 };
     const next = this.next!;
     const prev = this.prev!;
     const r = this.rank;
     let bytesSent = 0;
     let messages = 0;
+    let waitSeconds = -1;
     const send = (bucket: number, base: number, seg: number, len: number, phase: number, round: number): void => {
       const [a, b] = segmentBounds(len, R, seg);
       const frame = encodeChunk({ runId: this.runId, step: seq, bucket, offset: base + a, phase, round, payload: data.subarray(base + a, base + b) });
@@ -63,7 +67,13 @@ export class Ring {
     const recv = async (bucket: number, base: number, seg: number, len: number, phase: number, round: number): Promise<Float32Array> => {
       let frame: Uint8Array;
       try {
-        frame = await prev.link.recv();
+        if (messages === 1 && waitSeconds < 0) {
+          const w0 = performance.now();
+          frame = await prev.link.recv();
+          waitSeconds = (performance.now() - w0) / 1000;
+        } else {
+          frame = await prev.link.recv();
+        }
       } catch (e) {
         throw new Error(`all-reduce on rank ${r}: receiving from ${prev.peer} failed: ${(e as Error).message}`);
       }
@@ -100,7 +110,7 @@ export class Ring {
         data.set(got, base + a);
       }
     }
-    return { bytesSent, seconds: (performance.now() - t0) / 1000, messages };
+    return { bytesSent, seconds: (performance.now() - t0) / 1000, waitSeconds: Math.max(0, waitSeconds), messages };
   }
 
   close(): void {

@@ -12,8 +12,10 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { childProcessEndpoint, threadEndpoint } from '../comm/endpoint.js';
 import type { AllReduceStats } from '../comm/ring.js';
+import { GradiaInputError } from '../util/errors.js';
 import { compiledEntry } from '../util/paths.js';
 import type { WorkerApi, WorkerBoot, WorkerStatus } from '../worker/entry.js';
+export type { WorkerStatus } from '../worker/entry.js';
 import type {
   EvalShardSample, InitInfo, Normaliser, ReplicaConfig, ReplicaState, ShardSample, WorkerStepResult,
 } from '../worker/types.js';
@@ -75,9 +77,20 @@ export interface EvalSampleResult {
   cam: Float32Array;
 }
 
-/** A worker failed: names the worker and the cause. */
+/**
+ * A worker failed: names the worker and the cause (`reason`: it exited, its thread
+ * errored, it did not answer in time, or the call threw inside it). The run loop may
+ * restart the cluster from a checkpoint on this error.
+ */
 export class WorkerFailedError extends Error {
-  constructor(readonly rank: number, readonly worker: string, readonly cause_: 'exit' | 'error' | 'timeout' | 'remote', message: string) {
+  constructor(
+    readonly rank: number,
+    readonly worker: string,
+    readonly reason: 'exit' | 'error' | 'timeout' | 'remote',
+    message: string,
+    /** For 'remote': the error's name and message inside the worker. */
+    readonly remote?: { name: string; message: string },
+  ) {
     super(message);
     this.name = 'WorkerFailedError';
   }
@@ -102,6 +115,9 @@ interface Handle {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** An all-reduce failure caused by the peer (its link closed, or it sent garbage). */
+const isLinkError = (e: WorkerFailedError): boolean => e.reason === 'remote' && /all-reduce on rank \d+: (receiving from|unexpected chunk from)/.test(e.message);
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   if (signal) return `was killed by ${signal}`;
@@ -203,7 +219,8 @@ export class Cluster extends EventEmitter {
     } catch (e) {
       if (e instanceof WorkerFailedError) throw e;
       const msg = e instanceof Error ? e.message : String(e);
-      throw new WorkerFailedError(h.rank, h.name, 'remote', `${h.name} failed in ${what}: ${msg}`);
+      const name = e instanceof Error ? e.name : 'Error';
+      throw new WorkerFailedError(h.rank, h.name, 'remote', `${h.name} failed in ${what}: ${msg}`, { name, message: msg });
     } finally {
       if (timer) clearTimeout(timer);
     }
@@ -220,8 +237,9 @@ export class Cluster extends EventEmitter {
     try {
       return await Promise.all(calls);
     } catch (first) {
-      // Let the other workers' outcomes arrive (a crash is seen by peers as a link error).
-      await Promise.race([Promise.allSettled(calls), sleep(1500)]);
+      // A crash is seen by its peers as a link error, possibly before the crash itself is
+      // reported: then let the other workers' outcomes arrive before naming the culprit.
+      if (first instanceof WorkerFailedError && isLinkError(first)) await Promise.race([Promise.allSettled(calls), sleep(1500)]);
       const errors: WorkerFailedError[] = [];
       for (const c of calls) {
         const r = await Promise.race([c.then(() => null, (e: unknown) => e), sleep(0).then(() => null)]);
@@ -231,17 +249,22 @@ export class Cluster extends EventEmitter {
         if (h.exited && !errors.some((e) => e.rank === h.rank)) errors.push(await h.dead.catch((e: WorkerFailedError) => e));
       }
       const rank = (e: WorkerFailedError): number => {
-        if (e.cause_ === 'exit' || e.cause_ === 'error') return 0;
-        if (e.cause_ === 'remote' && !/all-reduce on rank .* (receiving from|failed)/.test(e.message)) return 1;
-        if (e.cause_ === 'timeout') return 2;
+        if (e.reason === 'exit' || e.reason === 'error') return 0;
+        if (e.reason === 'remote' && !isLinkError(e)) return 1;
+        if (e.reason === 'timeout') return 2;
         return 3;
       };
       errors.sort((a, b) => rank(a) - rank(b) || a.rank - b.rank);
       let primary: Error = errors[0] ?? (first as Error);
-      if (primary instanceof WorkerFailedError && primary.cause_ === 'timeout') {
+      if (primary instanceof WorkerFailedError && primary.reason === 'timeout') {
         primary = await this.explainTimeout(primary, what, timeoutMs);
       }
       await this.fail(primary);
+      // Bad user input found by a worker (an unreadable image, a bad weights file, the WASM
+      // heap limit) is reported as the one-line input error, not as a worker fault.
+      if (primary instanceof WorkerFailedError && primary.remote?.name === 'GradiaInputError') {
+        throw new GradiaInputError(null, primary.remote.message);
+      }
       throw primary;
     }
   }
@@ -363,6 +386,11 @@ export class Cluster extends EventEmitter {
   async allReduce(vectors: Float32Array[]): Promise<{ results: Float32Array[]; stats: AllReduceStats[] }> {
     const res = await this.all('allReduce', (api, r) => api.allReduce(vectors[r]));
     return { results: res.map((r) => r.result), stats: res.map((r) => r.stats) };
+  }
+
+  /** What every worker is doing (phase, step, pid, CUDA_VISIBLE_DEVICES). */
+  async status(): Promise<WorkerStatus[]> {
+    return this.all('status', (api) => api.status() as Promise<WorkerStatus>, 10_000);
   }
 
   /** Worker pids / thread ids, for tests that need to kill one. */

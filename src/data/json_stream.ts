@@ -122,8 +122,8 @@ const NUM_CHARS = new Uint8Array(256);
 for (const ch of '0123456789+-.eE') NUM_CHARS[ch.charCodeAt(0)] = 1;
 
 /** Read a JSON number token as text (reader at its first character). */
-function readNumberText(r: ByteReader): string {
-  let s = '';
+function readNumberText(r: ByteReader, prefix = ''): string {
+  let s = prefix;
   for (;;) {
     const c = r.peek();
     if (c < 0 || !NUM_CHARS[c]) break;
@@ -239,11 +239,16 @@ export function readMap(r: ByteReader): { h: number; w: number; data: Uint8Array
         for (;;) {
           const c = r.peekNonWs();
           if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-            const t = readNumberText(r);
             let v: number;
-            if (t === '0') v = 0;
-            else if (t === '1') v = 1;
-            else {
+            let t: string;
+            r.next();
+            const d = r.peek();
+            if ((c === 0x30 || c === 0x31) && (d < 0 || !NUM_CHARS[d])) {
+              // fast path for the 0/1 maps of the real files: no string is built
+              v = c - 0x30;
+              t = v === 0 ? '0' : '1';
+            } else {
+              t = readNumberText(r, String.fromCharCode(c));
               if (!NUMBER_RE.test(t)) r.fail(`bad number '${t}'`);
               v = Number(t);
             }

@@ -27,23 +27,55 @@ function cropEnd(x: T4, cropH: number, cropW: number): T4 {
   return tf.slice(x, [0, 0, 0, 0], [n, h - Math.max(cropH, 0), w - Math.max(cropW, 0), c]);
 }
 
+/** Filter gradient for an already padded input (valid convolution), one slab of rows. */
+function filterGradValid(xp: T4, dy: T4, kh: number, kw: number, stride: number): T4 {
+  const [, ho, wo] = dy.shape;
+  // crop to exactly the rows/cols the valid convolution reads
+  const hNeed = (ho - 1) * stride + kh;
+  const wNeed = (wo - 1) * stride + kw;
+  const xs = xp.shape[1] === hNeed && xp.shape[2] === wNeed ? xp : tf.slice(xp, [0, 0, 0, 0], [xp.shape[0], hNeed, wNeed, xp.shape[3]]);
+  const xT = tf.transpose(xs, [3, 1, 2, 0]) as T4; // [Ci, H, W, N]
+  const dyT = tf.transpose(dy, [1, 2, 0, 3]) as T4; // [Ho, Wo, N, Co]
+  const r = tf.conv2d(xT, dyT, 1, 'valid', 'NHWC', stride) as T4; // [Ci, kh, kw, Co]
+  return tf.transpose(r, [1, 2, 0, 3]) as T4;
+}
+
+let filterGradBlock = 16384;
+
+/**
+ * The filter gradient sums over N * Ho * Wo products; one float32 convolution over all of
+ * them loses precision (the sum cancels heavily after batch norm). It is split into slabs
+ * of output rows with about `k` products each, summed afterwards. 0 = no split. For tests.
+ */
+export function setFilterGradBlock(k: number): void {
+  filterGradBlock = k;
+}
+
 /** Filter gradient of convForward(x, w, stride, pad) for output gradient dy. */
 export function convFilterGrad(x: T4, dy: T4, kh: number, kw: number, stride: number, pad: number): T4 {
   return tf.tidy(() => {
-    const [, h, wd] = x.shape;
+    const [n, h, wd] = x.shape;
     const [, ho, wo] = dy.shape;
-    // right/bottom padding such that the valid output is exactly kh x kw
-    let padB = kh + (ho - 1) * stride - h - pad;
-    let padR = kw + (wo - 1) * stride - wd - pad;
-    const xs = cropEnd(x, -padB, -padR);
-    padB = Math.max(padB, 0);
-    padR = Math.max(padR, 0);
-    const xT = tf.transpose(xs, [3, 1, 2, 0]) as T4; // [Ci, H, W, N]
-    const dyT = tf.transpose(dy, [1, 2, 0, 3]) as T4; // [Ho, Wo, N, Co]
-    const p = pad4(pad, padB, pad, padR);
-    const allZero = pad === 0 && padB === 0 && padR === 0;
-    const r = tf.conv2d(xT, dyT, 1, allZero ? 'valid' : p, 'NHWC', stride) as T4; // [Ci, kh, kw, Co]
-    return tf.transpose(r, [1, 2, 0, 3]) as T4;
+    const padB = Math.max(0, kh + (ho - 1) * stride - h - pad);
+    const padR = Math.max(0, kw + (wo - 1) * stride - wd - pad);
+    const xp = pad === 0 && padB === 0 && padR === 0 ? x : (tf.pad(x, [[0, 0], [pad, padB], [pad, padR], [0, 0]]) as T4);
+    const rows = filterGradBlock > 0 ? Math.max(1, Math.floor(filterGradBlock / (n * wo))) : ho;
+    if (rows >= ho) return filterGradValid(xp, dy, kh, kw, stride);
+    const parts: T4[] = [];
+    for (let r0 = 0; r0 < ho; r0 += rows) {
+      const r1 = Math.min(ho, r0 + rows);
+      const slabX = tf.slice(xp, [0, r0 * stride, 0, 0], [n, (r1 - 1 - r0) * stride + kh, xp.shape[2], xp.shape[3]]) as T4;
+      const slabDy = tf.slice(dy, [0, r0, 0, 0], [n, r1 - r0, wo, dy.shape[3]]) as T4;
+      parts.push(filterGradValid(slabX, slabDy, kh, kw, stride));
+    }
+    // pairwise summation of the partial gradients
+    let level = parts;
+    while (level.length > 1) {
+      const next: T4[] = [];
+      for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? (tf.add(level[i], level[i + 1]) as T4) : level[i]);
+      level = next;
+    }
+    return level[0];
   });
 }
 

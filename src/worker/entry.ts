@@ -23,7 +23,7 @@ export interface WorkerBoot {
   prevPort?: MessagePort;
 }
 
-export interface WorkerStatus { rank: number; phase: string; step: number; pid: number }
+export interface WorkerStatus { rank: number; phase: string; step: number; pid: number; cudaVisibleDevices: string | null }
 
 const peerName = (rank: number): string => `worker ${rank}`;
 
@@ -48,7 +48,7 @@ export class WorkerApi {
   }
 
   status(): WorkerStatus {
-    return { rank: this.boot.rank, phase: this.phase, step: this.step, pid: process.pid };
+    return { rank: this.boot.rank, phase: this.phase, step: this.step, pid: process.pid, cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null };
   }
 
   /** Processes placement, phase 1: listen on this worker's socket (rank - 1 connects). */

@@ -1,15 +1,14 @@
 // One data-parallel replica: backend, model, optimizer state, image pipeline, and the
 // all-reduce ring it shares with the other replicas.
 import { tf } from '../backend/tf.js';
-import { initBackend, withWasmMemoryHint, type BackendRequest } from '../backend/select.js';
+import { initBackend, type BackendRequest } from '../backend/select.js';
 import { crc32 } from '../comm/codec.js';
 import type { Ring } from '../comm/ring.js';
 import { flipMap } from '../data/flip.js';
 import {
-  adamStep, attentionL1, bufferLayout, checkArch, computeGradients, createAdamState, createModel, crossEntropy,
-  disposeModel, evaluateBatch, features, gradCam, head, loadWeights, paramLayout, readBuffers, readParams,
-  writeBuffers, writeParams,
-  type AdamState, type GradOptions, type GradResult, type Model, type Normaliser as ModelNormaliser, type TrainBatch,
+  adamStep, bufferLayout, checkArch, computeGradients, createAdamState, createModel,
+  disposeModel, evaluateBatch, loadWeights, readBuffers, readParams, writeBuffers, writeParams,
+  type AdamState, type GradOptions, type Model, type TrainBatch,
 } from '../model/index.js';
 import { GradiaInputError } from '../util/errors.js';
 import { openImageLoader, type ImageLoader } from './images.js';
@@ -23,66 +22,6 @@ function bytesOf(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/**
- * Gradients with batch norm frozen (eval-mode BN: running statistics used, never
- * updated): the same loss as computeGradients, used when ReplicaConfig.freezeBn is set.
- */
-function computeGradientsFrozenBn(model: Model, microBatches: TrainBatch[], norm: ModelNormaliser, opts: GradOptions): GradResult {
-  const layout = paramLayout(model);
-  const grads = new Float32Array(layout.total);
-  const vars = [...model.params.values()];
-  const idx = new Map<string, number>();
-  layout.names.forEach((name, i) => idx.set(model.params.get(name)!.name, i));
-  let taskLossSum = 0;
-  let attLossSum = 0;
-  let n = 0;
-  let nAtt = 0;
-  for (const mb of microBatches) {
-    if (mb.n === 0) continue;
-    const g = mb.size / 32;
-    const sums = tf.tidy(() => {
-      const x = tf.tensor4d(mb.images, [mb.n, mb.size, mb.size, 3]);
-      let task: tf.Scalar | null = null;
-      let att: tf.Scalar | null = null;
-      const r = tf.variableGrads(() => {
-        const feats = features(model, x, false);
-        const logits = head(model, feats);
-        const onehot = tf.oneHot(tf.tensor1d(mb.labels, 'int32'), model.numClasses).toFloat() as tf.Tensor2D;
-        const taskSum = tf.sum(tf.mul(crossEntropy(logits, onehot), tf.tensor1d(mb.predWeight))) as tf.Scalar;
-        let attSum: tf.Scalar = tf.scalar(0);
-        const hasAtt = mb.attWeight.some((a) => a > 0);
-        if (hasAtt) {
-          const cam = gradCam(model, feats, onehot, opts.cam);
-          const l1 = attentionL1(cam, tf.tensor3d(mb.targets, [mb.n, g, g]));
-          attSum = tf.sum(tf.mul(l1, tf.tensor1d(mb.attWeight.map((a) => (a > 0 ? a : 0))))) as tf.Scalar;
-        }
-        task = tf.keep(taskSum);
-        att = tf.keep(attSum);
-        let loss = tf.div(taskSum, norm.globalBatch) as tf.Scalar;
-        if (hasAtt && norm.globalAttCount > 0 && opts.attentionWeight !== 0) loss = tf.add(loss, tf.mul(attSum, opts.attentionWeight / norm.globalAttCount)) as tf.Scalar;
-        return loss;
-      }, vars);
-      for (const [vname, gr] of Object.entries(r.grads)) {
-        const i = idx.get(vname);
-        if (i === undefined) continue;
-        const d = gr.dataSync();
-        const o = layout.offsets[i];
-        for (let j = 0; j < d.length; j++) grads[o + j] += d[j];
-      }
-      const t = task as unknown as tf.Scalar;
-      const a = att as unknown as tf.Scalar;
-      const out = [t.dataSync()[0], a.dataSync()[0]];
-      t.dispose();
-      a.dispose();
-      return out;
-    });
-    taskLossSum += sums[0];
-    attLossSum += sums[1];
-    n += mb.n;
-    for (let i = 0; i < mb.n; i++) if (mb.attWeight[i] > 0) nAtt++;
-  }
-  return { grads, taskLossSum, attLossSum, n, nAtt };
-}
 
 export class Replica {
   private readonly P: number;
@@ -178,23 +117,22 @@ export class Replica {
     const images = n ? await this.loader.load(samples.map((s) => s.path), samples.map((s) => s.flip)) : new Float32Array(0);
     const t1 = now();
     setPhase('compute');
-    const opts: GradOptions = { attentionWeight: this.config.attentionWeight, cam: this.config.camMode };
+    const opts: GradOptions = { attentionWeight: this.config.attentionWeight, cam: this.config.camMode, freezeBn: Boolean(this.config.freezeBn) };
     const mbs = n ? this.buildMicroBatches(samples, images, mbSize) : [];
     const g = n === 0
       ? { grads: new Float32Array(this.P), taskLossSum: 0, attLossSum: 0, n: 0, nAtt: 0 }
-      : this.config.freezeBn
-        ? withWasmMemoryHint(() => computeGradientsFrozenBn(this.model, mbs, req.norm, opts), `a training micro-batch of ${mbSize}`)
-        : computeGradients(this.model, mbs, req.norm, opts);
+      : computeGradients(this.model, mbs, req.norm, opts);
     const t2 = now();
     this.fault(req.step);
 
     // One collective: [gradients | BN buffers (x active) | active]. Replicas that saw no
     // sample this step do not count in the BN average.
     setPhase('allReduce');
-    const syncBn = !this.config.freezeBn;
-    const vec = new Float32Array(this.P + (syncBn ? this.B + 1 : 0));
-    vec.set(g.grads, 0);
+    const syncBn = !this.config.freezeBn && this.world > 1;
+    // (one worker: the ring is a no-op, so the gradient vector itself goes through it)
+    const vec = syncBn ? new Float32Array(this.P + this.B + 1) : g.grads;
     if (syncBn) {
+      vec.set(g.grads, 0);
       const active = n > 0 ? 1 : 0;
       if (active) vec.set(readBuffers(this.model), this.P);
       vec[this.P + this.B] = active;
@@ -221,7 +159,7 @@ export class Replica {
     return {
       rank: this.rank,
       taskLossSum: g.taskLossSum, attLossSum: g.attLossSum, n: g.n, nAtt: g.nAtt,
-      timings: { dataS: t1 - t0, computeS: t2 - t1, allReduceS: t3 - t2, optimizerS: t4 - t3, totalS: t4 - t0 },
+      timings: { dataS: t1 - t0, computeS: t2 - t1, allReduceS: t3 - t2, allReduceWaitS: stats.waitSeconds, optimizerS: t4 - t3, totalS: t4 - t0 },
       allReduceBytes: stats.bytesSent,
       memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
     };

@@ -69,8 +69,10 @@ export interface WorkerTimings {
   dataS: number;
   /** Forward + backward over all micro-batches. */
   computeS: number;
-  /** Ring all-reduce of gradients and BN buffers. */
+  /** Ring all-reduce of gradients and BN buffers (allReduceWaitS included). */
   allReduceS: number;
+  /** Part of allReduceS spent waiting for the slower workers to finish computing. */
+  allReduceWaitS: number;
   /** Adam update. */
   optimizerS: number;
   totalS: number;

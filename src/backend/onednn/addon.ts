@@ -23,14 +23,20 @@ export interface OnednnAddon {
   /** op: 0 relu, 1 neg, 2 exp, 3 log, 4 sqrt, 5 rsqrt, 6 square, 7 abs, 8 step(alpha), 9 sigmoid, 10 relu6 */
   unary(op: number, x: Float32Array, out: Float32Array, n: number, alpha: number): void;
   addN(xs: Float32Array[], out: Float32Array, n: number): void;
+  /** dst[dstOff + i.dstStrides] = src[srcOff + i.srcStrides] over every index i of shape (element strides) */
+  stridedCopy(src: Float32Array, srcOff: number, srcStrides: number[], dst: Float32Array, dstOff: number, dstStrides: number[], shape: number[]): void;
+  fill(dst: Float32Array, value: number, n: number): void;
   /** Batch-norm statistics over the rows of a [rows, C] view: mean and biased variance. */
   bnStats(x: Float32Array, rows: number, C: number, mean: Float32Array, variance: Float32Array): void;
   bnApply(x: Float32Array, rows: number, C: number, mean: Float32Array, variance: Float32Array, gamma: Float32Array,
     beta: Float32Array, eps: number, y: Float32Array, relu: boolean): void;
   bnBackward(dy: Float32Array, x: Float32Array, rows: number, C: number, mean: Float32Array, variance: Float32Array,
-    gamma: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+    gamma: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, reluOut: Float32Array | null): void;
   /** dx = dy where y > 0, else 0 */
   reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
+  /** One Adam step in place, every operation rounded to float32. */
+  adamStep(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, n: number, stepSize: number,
+    bc2Sqrt: number, b1: number, b2: number, a1: number, a2: number, eps: number): void;
   setThreads(n: number): void;
   getThreads(): number;
   version(): string;
@@ -38,7 +44,7 @@ export interface OnednnAddon {
 }
 
 export const INSTALL_HINT =
-  'install libdnnl-dev (apt-get install libdnnl-dev) and rebuild the addon with `npm run build:native` (or `npm ci`)';
+  'install libdnnl-dev (apt-get install libdnnl-dev) and rebuild the addon with `node scripts/build-native.mjs` (or `npm ci`)';
 
 /** Path of the addon: $GRADIA_ONEDNN_ADDON, else native/build/Release/gradia_onednn.node. */
 export function addonPath(): string {

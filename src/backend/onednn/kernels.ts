@@ -5,6 +5,7 @@ import {
   Add, AddN, AvgPool, AvgPoolGrad, BatchMatMul, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput,
   FusedConv2D, _FusedMatMul, Maximum, MaxPool, MaxPoolGrad, Max, Mean, Min, Minimum, Multiply, RealDiv,
   SquaredDifference, Sub, Sum, Relu, Relu6, Neg, Exp, Log, Sqrt, Rsqrt, Square, Abs, Step, Sigmoid,
+  Slice, Transpose, PadV2, Reverse, slice_util,
 } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo, NamedAttrMap } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
@@ -24,6 +25,12 @@ function f32(backend: Backend, t: TensorInfo): Float32Array | null {
   if (t.dtype !== 'float32') return null;
   const v = backend.data.get(t.dataId)?.values;
   return v instanceof Float32Array ? v : null;
+}
+/** An uninitialised Float32Array (no zero fill: every native kernel writes all of its output). */
+export function empty(n: number): Float32Array {
+  if (n === 0) return new Float32Array(0);
+  const b = Buffer.allocUnsafeSlow(n * 4);
+  return new Float32Array(b.buffer, b.byteOffset, n);
 }
 function out(backend: Backend, shape: number[], values: Float32Array): TensorInfo {
   return backend.makeTensorInfo(shape, 'float32', values);
@@ -122,7 +129,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
       act = ACT[a];
       alpha = attrs.leakyreluAlpha ?? 0.2;
     }
-    const y = new Float32Array(size(c.outShape));
+    const y = empty(size(c.outShape));
     addon.conv2d(xv, wv, bias, y, convParams(c), act, alpha);
     return out(backend, c.outShape, y);
   };
@@ -139,7 +146,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     const c = backend_util.computeConv2DInfo(at.inputShape, filter.shape as [number, number, number, number], at.strides, 1, at.pad,
       at.dimRoundingMode, false, backend_util.convertConv2DDataFormat(at.dataFormat));
     if (!convConsistent(c) || size(dy.shape) !== size(c.outShape)) return null;
-    const dx = new Float32Array(size(c.inShape));
+    const dx = empty(size(c.inShape));
     addon.conv2dBackpropInput(dyv, wv, dx, convParams(c));
     return out(backend, [...c.inShape], dx);
   });
@@ -154,7 +161,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     const c = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], at.filterShape, at.strides, 1, at.pad,
       at.dimRoundingMode, false, backend_util.convertConv2DDataFormat(at.dataFormat));
     if (!convConsistent(c) || size(dy.shape) !== size(c.outShape)) return null;
-    const dw = new Float32Array(size(at.filterShape));
+    const dw = empty(size(at.filterShape));
     addon.conv2dBackpropFilter(xv, dyv, dw, convParams(c));
     return out(backend, [...at.filterShape], dw);
   });
@@ -170,7 +177,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     if (!xv || x.shape.length !== 4) return null;
     const c = poolInfo(x.shape, attrs as unknown as PoolAttrs);
     if (!poolOk(c)) return null;
-    const y = new Float32Array(size(c.outShape));
+    const y = empty(size(c.outShape));
     addon.pool(xv, y, poolParams(c), kind);
     return out(backend, c.outShape, y);
   };
@@ -183,7 +190,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     if (!dyv || !xv || input.shape.length !== 4) return null;
     const c = poolInfo(input.shape, attrs as unknown as PoolAttrs);
     if (!poolOk(c)) return null;
-    const dx = new Float32Array(size(input.shape));
+    const dx = empty(size(input.shape));
     addon.poolBackward(xv, dyv, dx, poolParams(c), 0);
     return out(backend, [...input.shape], dx);
   });
@@ -193,7 +200,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     if (!dyv || input.shape.length !== 4 || input.dtype !== 'float32') return null;
     const c = poolInfo(input.shape, attrs as unknown as PoolAttrs);
     if (!poolOk(c)) return null;
-    const dx = new Float32Array(size(input.shape));
+    const dx = empty(size(input.shape));
     addon.poolBackward(dyv, dyv, dx, poolParams(c), 1); // x unused for average pooling
     return out(backend, [...input.shape], dx);
   });
@@ -221,7 +228,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     else return null;
     if (Ba !== Bb && Ba !== 1 && Bb !== 1) return null;
     if (M * N * K === 0) return null;
-    const o = new Float32Array(Math.max(Ba, Bb) * M * N);
+    const o = empty(Math.max(Ba, Bb) * M * N);
     addon.matmul(av, bv, o, [Ba, Bb, M, K, N, ta ? 1 : 0, tb ? 1 : 0]);
     return out(backend, [...outBatch, M, N], o);
   };
@@ -257,7 +264,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     const bv = f32(backend, b);
     if (!av || !bv) return null;
     const os = backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const o = new Float32Array(size(os));
+    const o = empty(size(os));
     addon.binary(op, av, a.shape, bv, b.shape, o, os);
     return out(backend, os, o);
   };
@@ -275,7 +282,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     const vs = xs.map((t) => f32(backend, t));
     if (vs.some((v) => !v) || xs.some((t) => !util.arraysEqual(t.shape, xs[0].shape))) return null;
     const n = size(xs[0].shape);
-    const o = new Float32Array(n);
+    const o = empty(n);
     addon.addN(vs as Float32Array[], o, n);
     return out(backend, [...xs[0].shape], o);
   });
@@ -292,7 +299,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     if (!geo) return null;
     const [outShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
     const shape = keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
-    const o = new Float32Array(geo[0] * geo[2]);
+    const o = empty(geo[0] * geo[2]);
     addon.reduce(op, xv, geo[0], geo[1], geo[2], o);
     return out(backend, shape, o);
   };
@@ -307,7 +314,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     const xv = f32(backend, x);
     if (!xv) return null;
     const n = size(x.shape);
-    const o = new Float32Array(n);
+    const o = empty(n);
     const alpha = (attrs as { alpha?: number } | undefined)?.alpha ?? 0;
     addon.unary(op, xv, o, n, alpha);
     return out(backend, [...x.shape], o);
@@ -323,6 +330,65 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
   add(Step, unary(8));
   add(Sigmoid, unary(9));
   add(Relu6, unary(10));
+
+  // ---- data movement: one native strided copy ----
+  const strides = (shape: number[]): number[] => {
+    const st = new Array<number>(shape.length);
+    let t = 1;
+    for (let i = shape.length - 1; i >= 0; i--) { st[i] = t; t *= shape[i]; }
+    return st;
+  };
+  add(Slice, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as Record<string, TensorInfo>;
+    const xv = f32(backend, x);
+    if (!xv) return null;
+    const at = attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const [begin, sz] = slice_util.parseSliceParams(x as never, at.begin, at.size);
+    slice_util.assertParamsValid(x as never, begin, sz);
+    const n = size(sz);
+    if (n === 0 || slice_util.isSliceContinous(x.shape, begin, sz)) return null; // cpu: zero-copy subarray
+    const st = strides(x.shape);
+    const off = begin.reduce((a, b, i) => a + b * st[i], 0);
+    const o = empty(n);
+    addon.stridedCopy(xv, off, st, o, 0, strides(sz), sz);
+    return out(backend, sz, o);
+  });
+  add(Transpose, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as Record<string, TensorInfo>;
+    const xv = f32(backend, x);
+    if (!xv) return null;
+    const perm = (attrs as unknown as { perm: number[] }).perm;
+    const st = strides(x.shape);
+    const os = perm.map((p) => x.shape[p]);
+    const o = empty(size(os));
+    addon.stridedCopy(xv, 0, perm.map((p) => st[p]), o, 0, strides(os), os);
+    return out(backend, os, o);
+  });
+  add(Reverse, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as Record<string, TensorInfo>;
+    const xv = f32(backend, x);
+    if (!xv) return null;
+    const dims = util.parseAxisParam((attrs as unknown as { dims: number | number[] }).dims, x.shape);
+    const st = strides(x.shape);
+    const sst = st.map((s, i) => (dims.includes(i) ? -s : s));
+    const off = dims.reduce((a, d) => a + (x.shape[d] - 1) * st[d], 0);
+    const o = empty(size(x.shape));
+    addon.stridedCopy(xv, off, sst, o, 0, st, [...x.shape]);
+    return out(backend, [...x.shape], o);
+  });
+  add(PadV2, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as Record<string, TensorInfo>;
+    const xv = f32(backend, x);
+    if (!xv) return null;
+    const at = attrs as unknown as { paddings: [number, number][]; constantValue: number };
+    const os = x.shape.map((d, i) => at.paddings[i][0] + d + at.paddings[i][1]);
+    const o = empty(size(os));
+    addon.fill(o, at.constantValue, o.length);
+    const ost = strides(os);
+    const off = at.paddings.reduce((a, p, i) => a + p[0] * ost[i], 0);
+    if (size(x.shape) > 0) addon.stridedCopy(xv, 0, strides(x.shape), o, off, ost, [...x.shape]);
+    return out(backend, os, o);
+  });
 
   // ---- custom kernels behind src/backend/onednn/ops.ts (batch norm, ReLU gradient) ----
   const custom = (kernelName: string, fn: (args: Args) => TensorInfo | TensorInfo[]): void => {
@@ -352,7 +418,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
   custom(GRADIA_BN_APPLY, ({ inputs, backend, attrs }) => {
     const i = inputs as Record<string, TensorInfo>;
     const [rows, C] = rowsC(i.x.shape);
-    const y = new Float32Array(rows * C);
+    const y = empty(rows * C);
     const at = attrs as unknown as { eps: number; relu?: boolean };
     addon.bnApply(need(backend, i.x, 'bnApply x'), rows, C, need(backend, i.mean, 'bnApply mean'), need(backend, i.variance, 'bnApply variance'),
       need(backend, i.gamma, 'bnApply gamma'), need(backend, i.beta, 'bnApply beta'), at.eps, y, Boolean(at.relu));
@@ -361,18 +427,18 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
   custom(GRADIA_BN_BACKWARD, ({ inputs, backend, attrs }) => {
     const i = inputs as Record<string, TensorInfo>;
     const [rows, C] = rowsC(i.x.shape);
-    const dx = new Float32Array(rows * C);
+    const dx = empty(rows * C);
     const dgamma = new Float32Array(C);
     const dbeta = new Float32Array(C);
     addon.bnBackward(need(backend, i.dy, 'bnBackward dy'), need(backend, i.x, 'bnBackward x'), rows, C, need(backend, i.mean, 'bnBackward mean'),
       need(backend, i.variance, 'bnBackward variance'), need(backend, i.gamma, 'bnBackward gamma'), (attrs as unknown as { eps: number }).eps,
-      dx, dgamma, dbeta);
+      dx, dgamma, dbeta, i.reluOut ? need(backend, i.reluOut, 'bnBackward reluOut') : null);
     return [out(backend, [...i.x.shape], dx), out(backend, [C], dgamma), out(backend, [C], dbeta)];
   });
   custom(GRADIA_RELU_GRAD, ({ inputs, backend }) => {
     const { dy, y } = inputs as Record<string, TensorInfo>;
     const n = size(y.shape);
-    const dx = new Float32Array(n);
+    const dx = empty(n);
     addon.reluGrad(need(backend, dy, 'reluGrad dy'), need(backend, y, 'reluGrad y'), dx, n);
     return out(backend, [...y.shape], dx);
   });
