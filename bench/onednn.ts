@@ -4,6 +4,8 @@
 // One train step = computeGradients (GRADIA loss with closed-form Grad-CAM attention term,
 // forward + backward) on `batch` images + one Adam step on the flat parameters. PyTorch does
 // the same network with cross-entropy + backward + torch.optim.Adam (no attention term).
+// Rates use the fastest timed step; with GRADIA_BENCH_ROUNDS=k (default 2, quick 1) onednn and
+// PyTorch are measured k times, alternating, and the best is kept (the machine may be shared).
 // Env: GRADIA_BENCH_THREADS (default: all cores), GRADIA_BENCH_ARCHS (default resnet18,resnet50),
 // GRADIA_BENCH_SKIP (comma list of onednn,wasm,torch), GRADIA_ONEDNN_PROFILE=1 (per-kernel times).
 import os from 'node:os';
@@ -48,7 +50,8 @@ function split(b: TrainBatch, micro: number): TrainBatch[] {
   return out;
 }
 
-/** images/s of the train step (median of `steps` timed steps after one warm-up step). */
+/** images/s of the train step: the fastest of `steps` timed steps after one warm-up step (other jobs on
+ *  a shared machine only ever add time, so the minimum is the best estimate of the machine's speed). */
 async function trainRate(backend: string, arch: ArchName, size: number, batch: number, micro: number, steps: number): Promise<{ imagesPerS: number; stepMs: number[] }> {
   await tf.setBackend(backend);
   await tf.ready();
@@ -77,9 +80,8 @@ async function trainRate(backend: string, arch: ArchName, size: number, batch: n
       step();
       ms.push(performance.now() - t0);
     }
-    const sorted = [...ms].sort((x, y) => x - y);
-    const med = sorted[Math.floor(sorted.length / 2)];
-    return { imagesPerS: batch / (med / 1000), stepMs: ms.map((x) => Math.round(x)) };
+    const best = Math.min(...ms);
+    return { imagesPerS: batch / (best / 1000), stepMs: ms.map((x) => Math.round(x)) };
   } finally {
     disposeModel(model);
   }
@@ -104,8 +106,7 @@ step()
 ms = []
 for _ in range(steps):
     t0 = time.perf_counter(); step(); ms.append((time.perf_counter() - t0) * 1000)
-ms.sort()
-print(json.dumps({"imagesPerS": batch / (ms[len(ms) // 2] / 1000), "torch": torch.__version__, "threads": torch.get_num_threads()}))
+print(json.dumps({"imagesPerS": batch / (min(ms) / 1000), "stepMs": [round(t) for t in ms], "torch": torch.__version__, "threads": torch.get_num_threads()}))
 `;
 
 function torchPython(): string | null {
@@ -171,15 +172,35 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
   const py = skip.has('torch') ? null : torchPython();
   for (const arch of archs) {
     const r: Record<string, unknown> = {};
+    const rounds = Number(process.env.GRADIA_BENCH_ROUNDS) || (opts.quick ? 1 : 2);
+    let bestTorch: Record<string, unknown> | null = null;
+    for (let round_ = 0; round_ < rounds; round_++) {
+      if (reg.ok && !skip.has('onednn')) {
+        setOnednnThreads(threads);
+        const o = await trainRate('onednn', arch, size, batch, batch, steps);
+        console.log(`${arch} onednn (${threads} threads): ${round(o.imagesPerS)} images/s, steps ${o.stepMs.join('/')} ms`);
+        if (typeof r.onednn !== 'number' || o.imagesPerS > r.onednn) { r.onednn = round(o.imagesPerS); r.onednnStepMs = o.stepMs; }
+        if (round_ === 0 && process.env.GRADIA_ONEDNN_PROFILE === '1') {
+          const top = Object.entries(kernelTimes).sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
+          console.log(top.map(([k, v]) => `  ${k}: ${round(v.ms / steps, 1)} ms/step (${v.calls / steps} calls)`).join('\n'));
+          r.onednnKernelMsPerStep = Object.fromEntries(top.map(([k, v]) => [k, round(v.ms / steps, 1)]));
+        }
+      }
+      if (py) {
+        const t = torchRate(py, arch, size, batch, steps, threads);
+        console.log(`${arch} pytorch ${String(t.torch ?? '')} (${threads} threads): ${JSON.stringify(t.imagesPerS ?? t)} images/s`);
+        if (typeof t.imagesPerS === 'number' && (!bestTorch || t.imagesPerS > (bestTorch.imagesPerS as number))) bestTorch = t;
+        else if (!bestTorch) bestTorch = t;
+      }
+    }
     if (reg.ok && !skip.has('onednn')) {
-      setOnednnThreads(threads);
-      const o = await trainRate('onednn', arch, size, batch, batch, steps);
-      r.onednn = round(o.imagesPerS);
-      r.onednnStepMs = o.stepMs;
-      console.log(`${arch} onednn (${threads} threads): ${r.onednn} images/s, steps ${o.stepMs.join('/')} ms`);
-      if (process.env.GRADIA_ONEDNN_PROFILE === '1') {
-        const top = Object.entries(kernelTimes).sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
-        console.log(top.map(([k, v]) => `  ${k}: ${round(v.ms / steps, 1)} ms/step (${v.calls / steps} calls)`).join('\n'));
+      if (threads > 1 && !opts.quick) {
+        // one thread: what each of `threads` single-threaded workers would get (before all-reduce)
+        setOnednnThreads(1);
+        const o1 = await trainRate('onednn', arch, size, batch, batch, Math.min(steps, 2));
+        setOnednnThreads(threads);
+        r.onednn1Thread = round(o1.imagesPerS);
+        console.log(`${arch} onednn (1 thread): ${r.onednn1Thread} images/s (x${threads} workers ideal: ${round(o1.imagesPerS * threads)})`);
       }
     }
     if (!skip.has('wasm')) {
@@ -190,10 +211,9 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
       r.wasmMicroBatch = micro;
       console.log(`${arch} wasm (1 thread, micro-batch ${micro}): ${r.wasm} images/s`);
     }
-    if (py) {
-      const t = torchRate(py, arch, size, batch, steps, threads);
-      r.torch = typeof t.imagesPerS === 'number' ? round(t.imagesPerS) : t;
-      console.log(`${arch} pytorch ${String(t.torch ?? '')} (${threads} threads): ${JSON.stringify(r.torch)} images/s`);
+    if (py && bestTorch) {
+      r.torch = typeof bestTorch.imagesPerS === 'number' ? round(bestTorch.imagesPerS) : bestTorch;
+      r.torchStepMs = bestTorch.stepMs;
     } else {
       r.torch = 'not installed (apt-get install python3-torch python3-torchvision)';
     }

@@ -1,7 +1,7 @@
 // Model core on the tiny architectures (cpu and wasm): names, shapes, BN semantics,
 // gradient accumulation, Grad-CAM closed form vs autodiff, attention-loss gradient vs
 // finite differences, no NaN, no tensor leaks.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { tf } from '../src/backend/tf.js';
 import {
   createModel, disposeModel, forward, computeGradients, evaluateBatch, readParams, writeParams, readBuffers,
@@ -65,6 +65,9 @@ describe('architecture', () => {
 for (const backend of ['cpu', 'wasm']) {
   describe(`model core on ${backend}`, () => {
     let model: Model;
+    beforeAll(async () => {
+      await tf.setBackend(backend);
+    });
     it('forward shapes, BN buffers update once per training forward', async () => {
       await tf.setBackend(backend);
       model = createModel('tiny18', 3, 7);

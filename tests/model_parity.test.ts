@@ -9,7 +9,7 @@
 //   decision that flips moves early-layer gradients by percents, and torch's float32 and
 //   float64 results differ by ~2% on ResNet-50. Where the reference is well conditioned
 //   (tiny nets, losses, logits, cams, fc, BN statistics) the bound is exactly 1e-3.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,7 +71,10 @@ function parity(backend: string, arch: string): void {
   describe(`${arch} on ${backend}`, () => {
     const f = loadFixture(arch);
     const { images, targets } = inputs(f);
-    let model: Model;
+    let model: Model | undefined;
+    beforeAll(async () => {
+      await tf.setBackend(backend);
+    });
 
     it('eval mode: logits, layer4, Grad-CAM of the predicted class within 1e-4', async () => {
       await tf.setBackend(backend);
@@ -94,6 +97,7 @@ function parity(backend: string, arch: string): void {
     });
 
     it('train mode: one GRADIA step (losses, gradients, BN stats, Adam) within 1e-3', () => {
+      if (!model) { model = createModel(f.arch, f.numClasses, 0); applyHashWeights(model); }
       const nAtt = f.attWeight.filter((a) => a > 0).length;
       const before = readParams(model);
       // train-mode logits and the true-class Grad-CAM (buffers restored: one update per step)

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend, setOnednnThreads, kernelStats, onednnInfo } from '../src/backend/onednn/index.js';
-import { onednnBatchNormTrain, onednnRelu, onednnOpsActive, onednnAdamStep } from '../src/backend/onednn/ops.js';
+import { onednnBatchNormTrain, onednnRelu, onednnOpsActive, onednnAdamStep, onednnAddRelu } from '../src/backend/onednn/ops.js';
 import { adamStep, createAdamState, ADAM_DEFAULTS } from '../src/model/adam.js';
 
 const info = onednnInfo();
@@ -302,6 +302,34 @@ describe.skipIf(!info.available)('onednn kernels vs cpu', () => {
       expect(g.s).toEqual(ref[i].s);
       expect(maxRel(g.v, ref[i].v), `output ${i}`).toBeLessThan(1e-5);
     });
+  });
+
+  it('batch-norm statistics stay accurate when |mean| >> std (checked in double precision)', async () => {
+    await tf.setBackend('onednn');
+    const C = 3; const rows = 5000;
+    const xv = Float32Array.from(rand(rows * C, 63), (v, i) => 1000 * ((i % C) + 1) + v * 0.01);
+    const { y, mean, variance } = onednnBatchNormTrain(tf.tensor2d(xv, [rows, C]), tf.ones([C]), tf.zeros([C]), 1e-5);
+    const m = mean.dataSync(); const v = variance.dataSync();
+    for (let c = 0; c < C; c++) {
+      let s = 0; for (let r = 0; r < rows; r++) s += xv[r * C + c];
+      const mu = s / rows;
+      let q = 0; for (let r = 0; r < rows; r++) q += (xv[r * C + c] - mu) ** 2;
+      expect(Math.abs(m[c] - mu) / mu).toBeLessThan(1e-7);
+      expect(Math.abs(v[c] - q / rows) / (q / rows)).toBeLessThan(1e-4);
+    }
+    tf.dispose([y, mean, variance]);
+  });
+
+  it('fused add+relu: value and gradients for both inputs', async () => {
+    const av = rand(2 * 3 * 4 * 5, 60); const bv = rand(2 * 3 * 4 * 5, 61); const rv = rand(2 * 3 * 4 * 5, 62);
+    const mk = (fused: boolean) => () => {
+      const a = tf.tensor4d(av, [2, 3, 4, 5]); const b = tf.tensor4d(bv, [2, 3, 4, 5]); const r = tf.tensor4d(rv, [2, 3, 4, 5]);
+      const f = (x: tf.Tensor, y: tf.Tensor) => (fused ? onednnAddRelu(x, y) : tf.relu(tf.add(x, y)));
+      return [f(a, b), ...tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x, y), r)))([a, b])];
+    };
+    const got = await runOn('onednn', mk(true));
+    const ref = await runOn('cpu', mk(false));
+    got.forEach((g, i) => expect(maxRel(g.v, ref[i].v), `output ${i}`).toBeLessThan(1e-6));
   });
 
   it('native Adam is bit-identical to src/model/adam.ts over several steps', () => {

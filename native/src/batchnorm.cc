@@ -30,7 +30,7 @@ void colSums(int64_t rows, int64_t C, double* out, int nOut, F f) {
   }
 }
 
-// bnStats(x, rows, C, mean, variance): biased variance, two passes.
+// bnStats(x, rows, C, mean, variance): biased variance, one pass.
 Napi::Value BnStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t rows = info[1].As<Napi::Number>().Int64Value();
@@ -39,23 +39,25 @@ Napi::Value BnStats(const Napi::CallbackInfo& info) {
   const float* x = f32(env, info[0], rows * C, "bnStats x");
   float* mean = f32(env, info[3], C, "bnStats mean");
   float* var = f32(env, info[4], C, "bnStats variance");
-  std::vector<double> s(C), q(C);
-  colSums(rows, C, s.data(), 1, [&](int64_t r, double* acc) {
-    const float* p = x + r * C;
-    for (int64_t c = 0; c < C; c++) acc[c] += p[c];
-  });
-  std::vector<float> m(C);
-  for (int64_t c = 0; c < C; c++) m[c] = static_cast<float>(s[c] / static_cast<double>(rows));
-  colSums(rows, C, q.data(), 1, [&](int64_t r, double* acc) {
+  // one pass: sums of (x - shift) and (x - shift)^2 in double, shift = first row (a sample of the
+  // channel's values) so that the variance does not suffer from cancellation when |mean| >> std
+  std::vector<double> sq(2 * C);
+  std::vector<float> shift(x, x + C);
+  const float* sh = shift.data();
+  colSums(rows, C, sq.data(), 2, [&](int64_t r, double* acc) {
     const float* p = x + r * C;
     for (int64_t c = 0; c < C; c++) {
-      double d = static_cast<double>(p[c]) - m[c];
-      acc[c] += d * d;
+      double d = static_cast<double>(p[c]) - sh[c];
+      acc[c] += d;
+      acc[C + c] += d * d;
     }
   });
+  const double n = static_cast<double>(rows);
   for (int64_t c = 0; c < C; c++) {
-    mean[c] = m[c];
-    var[c] = static_cast<float>(q[c] / static_cast<double>(rows));
+    double m1 = sq[c] / n;
+    double v = sq[C + c] / n - m1 * m1;
+    mean[c] = static_cast<float>(sh[c] + m1);
+    var[c] = static_cast<float>(v > 0 ? v : 0);
   }
   return env.Undefined();
 }
@@ -217,6 +219,21 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// addRelu(a, b, y, n): y = max(a + b, 0) (the residual join of a ResNet block)
+Napi::Value AddRelu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n = info[3].As<Napi::Number>().Int64Value();
+  const float* a = f32(env, info[0], n, "addRelu a");
+  const float* b = f32(env, info[1], n, "addRelu b");
+  float* y = f32(env, info[2], n, "addRelu y");
+#pragma omp parallel for if (n >= kParMin) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    float v = a[i] + b[i];
+    y[i] = v > 0.f ? v : 0.f;
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void registerBatchNorm(Napi::Env env, Napi::Object exports) {
@@ -224,6 +241,7 @@ void registerBatchNorm(Napi::Env env, Napi::Object exports) {
   exports.Set("bnApply", Napi::Function::New(env, BnApply));
   exports.Set("bnBackward", Napi::Function::New(env, BnBackward));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("addRelu", Napi::Function::New(env, AddRelu));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));
 }
 

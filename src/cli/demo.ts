@@ -20,7 +20,7 @@ export const DEMO_RECIPE = {
   arch: 'tiny18',
   inputSize: 96,
   phase1: { nEpoch: 6, lr: 1e-3 },
-  phase2: { nEpoch: 6, lr: 1e-3, attentionWeight: 1 },
+  phase2: { nEpoch: 10, lr: 1e-3, attentionWeight: 2 },
   trainBatch: 32,
   microBatch: 32,
   tau: 0.25,

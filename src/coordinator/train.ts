@@ -248,6 +248,7 @@ async function runEpochs(ctx: LoopContext, cluster: Cluster, resume: boolean): P
         workers: r.workers.map((w) => ({ worker: w.rank, stepS: w.timings.totalS, allReduceS: w.timings.allReduceS, allReduceBytes: w.allReduceBytes })),
       });
       for (const w of r.workers) metrics.setWorkerMemory(w.rank, w.memory);
+      metrics.setQueueDepth(r.workers.reduce((a, w) => a + w.dataQueueDepth, 0));
       progress.update({ done, taskLoss: partial.taskSum / Math.max(1, partial.n), attLoss: partial.attSum / Math.max(1, partial.nAtt) });
       if (cfg.checkpointEvery > 0 && step - lastCheckpointStep >= cfg.checkpointEvery && b + 1 < plan.steps.length) {
         await saveLast({ epoch, batch: b + 1 }, partial);

@@ -27,13 +27,27 @@ function cropEnd(x: T4, cropH: number, cropW: number): T4 {
   return tf.slice(x, [0, 0, 0, 0], [n, h - Math.max(cropH, 0), w - Math.max(cropW, 0), c]);
 }
 
-/** Filter gradient for an already padded input (valid convolution), one slab of rows. */
+/**
+ * Filter gradient for an already padded input (valid convolution), one slab of rows.
+ * 1x1 filters: X^T [Ci, N*Ho*Wo] times dY [N*Ho*Wo, Co] (plain matMul, the fast path on
+ * WASM). Larger filters: a convolution of the input with batch and channel axes swapped
+ * by the output gradient dilated by the stride.
+ */
 function filterGradValid(xp: T4, dy: T4, kh: number, kw: number, stride: number): T4 {
-  const [, ho, wo] = dy.shape;
+  const [n, ho, wo, co] = dy.shape;
+  const ci = xp.shape[3];
+  if (kh === 1 && kw === 1) {
+    const m = n * ho * wo;
+    const xs = stride === 1 && xp.shape[1] === ho && xp.shape[2] === wo
+      ? xp
+      : tf.stridedSlice(xp, [0, 0, 0, 0], [n, (ho - 1) * stride + 1, (wo - 1) * stride + 1, ci], [1, stride, stride, 1]);
+    const xT = tf.transpose(tf.reshape(xs, [m, ci])) as tf.Tensor2D; // [Ci, M]
+    return tf.reshape(tf.matMul(xT, tf.reshape(dy, [m, co]) as tf.Tensor2D), [1, 1, ci, co]) as T4;
+  }
   // crop to exactly the rows/cols the valid convolution reads
   const hNeed = (ho - 1) * stride + kh;
   const wNeed = (wo - 1) * stride + kw;
-  const xs = xp.shape[1] === hNeed && xp.shape[2] === wNeed ? xp : tf.slice(xp, [0, 0, 0, 0], [xp.shape[0], hNeed, wNeed, xp.shape[3]]);
+  const xs = xp.shape[1] === hNeed && xp.shape[2] === wNeed ? xp : tf.slice(xp, [0, 0, 0, 0], [n, hNeed, wNeed, ci]);
   const xT = tf.transpose(xs, [3, 1, 2, 0]) as T4; // [Ci, H, W, N]
   const dyT = tf.transpose(dy, [1, 2, 0, 3]) as T4; // [Ho, Wo, N, Co]
   const r = tf.conv2d(xT, dyT, 1, 'valid', 'NHWC', stride) as T4; // [Ci, kh, kw, Co]
@@ -79,6 +93,27 @@ export function convFilterGrad(x: T4, dy: T4, kh: number, kw: number, stride: nu
   });
 }
 
+/**
+ * The spatially flipped filter with in/out swapped, [kh, kw, Co, Ci]. WASM's Reverse
+ * kernel is slow, so on the wasm and cpu backends (host memory) it is a JS loop.
+ */
+export function flipFilter(w: T4): T4 {
+  const [kh, kw, ci, co] = w.shape;
+  if (kh === 1 && kw === 1) return tf.transpose(w, [0, 1, 3, 2]) as T4;
+  const be = tf.getBackend();
+  if (be !== 'wasm' && be !== 'cpu') return tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as T4;
+  const src = w.dataSync() as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let y = 0; y < kh; y++) {
+    for (let x = 0; x < kw; x++) {
+      const sb = ((kh - 1 - y) * kw + (kw - 1 - x)) * ci * co;
+      const db = (y * kw + x) * co * ci;
+      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[db + o * ci + i] = src[sb + i * co + o];
+    }
+  }
+  return tf.tensor4d(out, [kh, kw, co, ci]);
+}
+
 /** Input gradient of convForward(x, w, stride, pad) for output gradient dy. */
 export function convInputGrad(xShape: number[], w: T4, dy: T4, stride: number, pad: number): T4 {
   return tf.tidy(() => {
@@ -102,7 +137,7 @@ export function convInputGrad(xShape: number[], w: T4, dy: T4, stride: number, p
     up = cropEnd(up, -padB, -padR);
     padB = Math.max(padB, 0);
     padR = Math.max(padR, 0);
-    const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as T4; // [kh, kw, Co, Ci]
+    const wf = flipFilter(w); // [kh, kw, Co, Ci]
     void ci;
     const allZero = padT === 0 && padB === 0 && padL === 0 && padR === 0;
     return tf.conv2d(up, wf, 1, allZero ? 'valid' : pad4(padT, padB, padL, padR)) as T4;

@@ -5,6 +5,8 @@ import { ImagePipeline } from '../data/pipeline.js';
 
 export interface ImageLoader {
   load(paths: string[], flips: boolean[]): Promise<Float32Array>;
+  /** Decode tasks waiting for a pool thread (for the data-loading queue metric). */
+  readonly queueDepth: number;
   close(): Promise<void>;
 }
 

@@ -114,7 +114,10 @@ export class Replica {
     const n = samples.length;
     const mbSize = req.microBatch ?? this.config.microBatch;
     setPhase('data');
-    const images = n ? await this.loader.load(samples.map((s) => s.path), samples.map((s) => s.flip)) : new Float32Array(0);
+    const loading = n ? this.loader.load(samples.map((s) => s.path), samples.map((s) => s.flip)) : Promise.resolve(new Float32Array(0));
+    // Sampled once the step's decode tasks are submitted: work queued behind the pool threads.
+    const dataQueueDepth = this.loader.queueDepth;
+    const images = await loading;
     const t1 = now();
     setPhase('compute');
     const opts: GradOptions = { attentionWeight: this.config.attentionWeight, cam: this.config.camMode, freezeBn: Boolean(this.config.freezeBn) };
@@ -162,6 +165,7 @@ export class Replica {
       timings: { dataS: t1 - t0, computeS: t2 - t1, allReduceS: t3 - t2, allReduceWaitS: stats.waitSeconds, optimizerS: t4 - t3, totalS: t4 - t0 },
       allReduceBytes: stats.bytesSent,
       memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
+      dataQueueDepth,
     };
   }
 

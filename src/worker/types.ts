@@ -87,6 +87,8 @@ export interface WorkerStepResult {
   timings: WorkerTimings;
   allReduceBytes: number;
   memory: { numTensors: number; numBytes: number };
+  /** Image-decoding tasks queued in this worker's pool when its data load began. */
+  dataQueueDepth: number;
 }
 
 export interface WorkerEvalResult {

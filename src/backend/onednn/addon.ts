@@ -34,6 +34,8 @@ export interface OnednnAddon {
     gamma: Float32Array, eps: number, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, reluOut: Float32Array | null): void;
   /** dx = dy where y > 0, else 0 */
   reluGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, n: number): void;
+  /** y = max(a + b, 0) */
+  addRelu(a: Float32Array, b: Float32Array, y: Float32Array, n: number): void;
   /** One Adam step in place, every operation rounded to float32. */
   adamStep(params: Float32Array, grads: Float32Array, m: Float32Array, v: Float32Array, n: number, stepSize: number,
     bc2Sqrt: number, b1: number, b2: number, a1: number, a2: number, eps: number): void;

@@ -443,6 +443,15 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
     return out(backend, [...y.shape], dx);
   });
 
+  custom(GRADIA_ADD_RELU, ({ inputs, backend }) => {
+    const { a, b } = inputs as Record<string, TensorInfo>;
+    if (!util.arraysEqual(a.shape, b.shape)) throw new Error(`onednn addRelu: shapes differ (${a.shape} vs ${b.shape})`);
+    const n = size(a.shape);
+    const y = empty(n);
+    addon.addRelu(need(backend, a, 'addRelu a'), need(backend, b, 'addRelu b'), y, n);
+    return out(backend, [...a.shape], y);
+  });
+
   return kernels;
 }
 
@@ -451,3 +460,4 @@ export const GRADIA_BN_STATS = 'GradiaBnStats';
 export const GRADIA_BN_APPLY = 'GradiaBnApply';
 export const GRADIA_BN_BACKWARD = 'GradiaBnBackward';
 export const GRADIA_RELU_GRAD = 'GradiaReluGrad';
+export const GRADIA_ADD_RELU = 'GradiaAddRelu';

@@ -3,7 +3,7 @@
 // activation (forward + autodiff backward); these take 3 forward and 2 backward.
 import { tf } from '../tf.js';
 import { loadAddon } from './addon.js';
-import { GRADIA_BN_STATS, GRADIA_BN_APPLY, GRADIA_BN_BACKWARD, GRADIA_RELU_GRAD } from './kernels.js';
+import { GRADIA_BN_STATS, GRADIA_BN_APPLY, GRADIA_BN_BACKWARD, GRADIA_RELU_GRAD, GRADIA_ADD_RELU } from './kernels.js';
 
 type T = tf.Tensor;
 
@@ -52,6 +52,23 @@ const reluFn = tf.customGrad(((x: T, save: tf.GradSaveFunc) => {
 /** ReLU whose gradient is one native pass (tfjs's is step + cast + multiply). */
 export function onednnRelu<R extends tf.Rank>(x: tf.Tensor<R>): tf.Tensor<R> {
   return reluFn(x) as tf.Tensor<R>;
+}
+
+const addReluFn = tf.customGrad(((a: T, b: T, save: tf.GradSaveFunc) => {
+  const y = tf.engine().runKernel(GRADIA_ADD_RELU, { a, b }) as T;
+  save([y]);
+  return {
+    value: y,
+    gradFunc: (dy: T | T[], saved: T[]) => {
+      const g = tf.engine().runKernel(GRADIA_RELU_GRAD, { dy: dy as T, y: saved[0] }) as T;
+      return [g, tf.clone(g)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: T, b: T) => T;
+
+/** relu(a + b) for same-shape a, b (a ResNet block's residual join): one pass forward, one backward. */
+export function onednnAddRelu<R extends tf.Rank>(a: tf.Tensor<R>, b: tf.Tensor<R>): tf.Tensor<R> {
+  return addReluFn(a, b) as tf.Tensor<R>;
 }
 
 /**
