@@ -1,30 +1,9 @@
 // Deterministic sharding: pure functions of (seed, epoch, data-set size, batch size,
 // world size). Nothing here depends on worker timing or on which worker asks.
+import { absorb, mix32, mulberry32 } from '../util/hash.js';
 import { flipFor } from '../data/flip.js';
 import type { TrainSample } from '../data/types.js';
 import type { ShardSample } from '../worker/types.js';
-
-/** 32-bit mix (MurmurHash3 finaliser). */
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** A small seeded PRNG (mulberry32) giving uint32 values. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 function checkInt(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new RangeError(`sharder: ${name} must be an integer >= ${min} (got ${v})`);
@@ -39,10 +18,9 @@ export function epochPermutation(n: number, seed: number, epoch: number): Int32A
   checkInt('epoch', epoch, 0);
   if (!Number.isInteger(seed)) throw new RangeError(`sharder: seed must be an integer (got ${seed})`);
   let h = 0x5eed5eed;
-  h = mix32((h ^ (seed >>> 0)) + 0x9e3779b9);
-  h = mix32((h ^ Math.floor(seed / 4294967296)) + 0x7f4a7c15);
+  h = absorb(h, seed);
   h = mix32((h ^ epoch) + 0x632be59b);
-  const rnd = prng(h);
+  const rnd = mulberry32(h);
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
   for (let i = n - 1; i > 0; i--) {

@@ -2,25 +2,7 @@
  * Horizontal-flip augmentation as a pure function of (seed, epoch, sample index), so the
  * decision does not depend on which worker loads the sample or in what order.
  */
-
-/** 32-bit integer mix (the finaliser of MurmurHash3, applied to a running hash). */
-function mix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function absorb(h: number, v: number): number {
-  // Split into two 32-bit halves so seeds/indices up to 2^53 all count.
-  const lo = v >>> 0;
-  const hi = Math.floor(v / 4294967296) >>> 0;
-  h = mix32((h ^ lo) + 0x9e3779b9);
-  h = mix32((h ^ hi) + 0x7f4a7c15);
-  return h;
-}
+import { absorb } from '../util/hash.js';
 
 /**
  * Whether sample `sampleIndex` (its index in the training set, not in the batch) is

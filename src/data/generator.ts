@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { GradiaInputError } from '../util/errors.js';
+import { mulberry32 } from '../util/hash.js';
 
 export const CLASSES = ['circle', 'cross'] as const;
 export const CUE_COLOURS: readonly [number, number, number][] = [
@@ -42,16 +43,10 @@ export interface GenerateOptions {
 
 export const MAKE_DATA_DEFAULTS = { seed: 0, train: 400, val: 100, test: 100, size: 96, spurious: 0.95 } as const;
 
-/** mulberry32: small, fast, deterministic PRNG. */
+/** Uniform numbers in [0, 1) from mulberry32: small, fast, deterministic. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** A seed per (run seed, split, index), so every image is independent of the others. */

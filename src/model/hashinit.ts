@@ -1,11 +1,12 @@
 // Deterministic "hash weights" that Python (scripts/make_torch_fixtures.py) and
 // TypeScript compute identically, so parity fixtures need not ship weight files.
 // value(key, i) for the i-th element of the tensor in TORCH layout:
-//   h = fnv1a32(key); x = fmix32(h ^ (i * 0x9E3779B1 mod 2^32)); u = (x + 0.5) / 2^32;
+//   h = fnv1a32(key); x = mix32(h ^ (i * 0x9E3779B1 mod 2^32)); u = (x + 0.5) / 2^32;
 //   v = 2u - 1 in (-1, 1), then scaled per kind (computed in double, rounded to float32).
 import { tf } from '../backend/tf.js';
 import { torchToTf } from './resnet.js';
 import type { Model, TensorSpec } from './types.js';
+import { mix32 } from '../util/hash.js';
 
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;
@@ -13,20 +14,12 @@ function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-function fmix32(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b) >>> 0;
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35) >>> 0;
-  x ^= x >>> 16;
-  return x >>> 0;
-}
 
 /** v_i in (-1, 1) for i < n: the raw hash stream of `key` (double precision). */
 export function hashUniform(key: string, n: number): Float64Array {
   const out = new Float64Array(n);
   const h = fnv1a(key);
-  for (let i = 0; i < n; i++) out[i] = (2 * (fmix32((h ^ Math.imul(i, 0x9e3779b1)) >>> 0) + 0.5)) / 4294967296 - 1;
+  for (let i = 0; i < n; i++) out[i] = (2 * (mix32((h ^ Math.imul(i, 0x9e3779b1)) >>> 0) + 0.5)) / 4294967296 - 1;
   return out;
 }
 
@@ -48,7 +41,7 @@ export function hashWeights(spec: TensorSpec): Float32Array {
     case 'num_batches_tracked': out[0] = 5; return out;
   }
   for (let i = 0; i < n; i++) {
-    const x = fmix32((h ^ Math.imul(i, 0x9e3779b1)) >>> 0);
+    const x = mix32((h ^ Math.imul(i, 0x9e3779b1)) >>> 0);
     const v = (2 * (x + 0.5)) / 4294967296 - 1;
     out[i] = offset + v * scale;
   }

@@ -1,4 +1,5 @@
 // Types shared by the coordinator's cluster and the worker replicas.
+import type { TrainSample } from '../data/types.js';
 
 /** What every replica is built from (identical on all workers). */
 export interface ReplicaConfig {
@@ -33,15 +34,9 @@ export interface ReplicaConfig {
 }
 
 /** A training sample as the worker receives it: the data layer's TrainSample + the flip decision. */
-export interface ShardSample {
+export interface ShardSample extends TrainSample {
   /** Index of the sample in the training set (for messages and flips). */
   index: number;
-  path: string;
-  fileName: string;
-  label: number;
-  target: Float32Array | null;
-  predWeight: number;
-  attWeight: number;
   /** Horizontally flip this image (and its map unless originalFlipBug), decided by the coordinator. */
   flip: boolean;
 }
