@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../src/backend/tf.js';
+import { kernelStats, registerOnednnBackend } from '../src/backend/onednn/index.js';
 import {
   createModel, disposeModel, applyHashWeights, hashUniform, evaluateBatch, forward, computeGradients, paramLayout,
   bufferLayout, readParams, readBuffers, writeBuffers, tfToTorch, adamStep, createAdamState, gradCamClosed,
@@ -168,3 +169,19 @@ parity('wasm', 'tiny18');
 parity('wasm', 'tiny50');
 parity('wasm', 'resnet18');
 parity('wasm', 'resnet50');
+
+// The native backend, when its addon is built (CI installs libdnnl-dev): the same suite.
+const onednn = await registerOnednnBackend();
+if (onednn.ok) {
+  for (const arch of ['tiny18', 'tiny50', 'resnet18', 'resnet50']) parity('onednn', arch);
+  it('onednn runs the ResNet convolutions natively', async () => {
+    await tf.setBackend('onednn');
+    const before = kernelStats.native.Conv2D ?? 0;
+    const model = createModel('tiny18', 2, 0);
+    evaluateBatch(model, new Float32Array(2 * 64 * 64 * 3), 2, 64);
+    disposeModel(model);
+    expect(kernelStats.native.Conv2D ?? 0).toBeGreaterThan(before);
+  });
+} else {
+  it.skip(`onednn parity: ${onednn.reason}`, () => undefined);
+}

@@ -375,6 +375,31 @@ describe.skipIf(!info.available)('onednn kernels vs cpu', () => {
     expect(maxRel(r1.y, ref[0].v)).toBeLessThan(1e-6);
   });
 
+  it('output buffers are pooled and reused, never while a tensor or a dataSync() array still uses them', async () => {
+    await tf.setBackend('onednn');
+    const b = tf.backend() as unknown as { poolStats: { hits: number; returned: number } };
+    const x = tf.tensor2d(rand(64 * 600, 70), [64, 600]);
+    const h0 = b.poolStats.hits;
+    const r0 = b.poolStats.returned;
+    for (let i = 0; i < 3; i++) tf.tidy(() => tf.relu(tf.neg(x)));
+    expect(b.poolStats.returned).toBeGreaterThan(r0);
+    expect(b.poolStats.hits).toBeGreaterThan(h0);
+    // an escaped array (dataSync) keeps its values after dispose
+    const y = tf.neg(x);
+    const ys = y.dataSync();
+    const copy = ys.slice();
+    y.dispose();
+    for (let i = 0; i < 3; i++) tf.tidy(() => tf.exp(tf.neg(x)));
+    expect(Array.from(ys.subarray(0, 50))).toEqual(Array.from(copy.subarray(0, 50)));
+    // a zero-copy slice keeps its parent's buffer alive in the pool's accounting
+    const z = tf.neg(x);
+    const row = tf.slice(z, [3, 0], [1, 600]); // contiguous: the cpu kernel returns a view
+    z.dispose();
+    for (let i = 0; i < 3; i++) tf.tidy(() => tf.sqrt(tf.abs(tf.neg(x))));
+    expect(maxRel(row.dataSync() as Float32Array, Float32Array.from(x.dataSync().subarray(3 * 600, 4 * 600), (v) => -v))).toBe(0);
+    tf.dispose([row, x]);
+  });
+
   it('no tensor leaks across native kernels', async () => {
     await tf.setBackend('onednn');
     const x = tf.tensor4d(rand(2 * 8 * 8 * 3, 24), [2, 8, 8, 3]);

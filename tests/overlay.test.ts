@@ -39,5 +39,10 @@ describe('tileGrid', () => {
     expect(g.data[0]).toBe(1);
     expect(g.data[2 * 3]).toBe(2);
     expect(g.data[(2 * 3 + 0) * 3]).toBe(3);
+    // gaps and the empty fourth cell take the background
+    expect(g.data[1 * 3]).toBe(0);
+    const white = tileGrid([a, b, c], 1, 1, 2, 1, 255);
+    expect(white.data[1 * 3]).toBe(255);
+    expect(white.data[(2 * 3 + 2) * 3]).toBe(255);
   });
 });

@@ -27,9 +27,12 @@ async function tryTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false;
   return { ok: false, reason: reasons.join('; ') };
 }
 
-type OnednnModule = { registerOnednnBackend(): Promise<{ ok: true } | { ok: false; reason: string }> };
+type OnednnModule = {
+  registerOnednnBackend(): Promise<{ ok: true } | { ok: false; reason: string }>;
+  setOnednnThreads(n: number): void;
+};
 
-async function tryOnednn(): Promise<{ ok: true } | { ok: false; reason: string }> {
+async function tryOnednn(threads?: number): Promise<{ ok: true } | { ok: false; reason: string }> {
   let mod: OnednnModule;
   try {
     mod = (await optionalImport('./onednn/index.js')) as OnednnModule;
@@ -41,6 +44,7 @@ async function tryOnednn(): Promise<{ ok: true } | { ok: false; reason: string }
     const r = await mod.registerOnednnBackend();
     if (!r.ok) return r;
     if (!(await tf.setBackend('onednn'))) return { ok: false, reason: "the 'onednn' backend did not initialise" };
+    if (threads !== undefined) mod.setOnednnThreads(threads);
     return { ok: true };
   } catch (e) {
     return { ok: false, reason: `the oneDNN backend failed: ${((e as Error).message ?? String(e)).split('\n')[0]}` };
@@ -59,9 +63,10 @@ async function tryWasm(): Promise<{ ok: true } | { ok: false; reason: string }> 
 /**
  * Selects and initialises the tfjs backend. `auto` tries tfjs-node-gpu, tfjs-node, oneDNN,
  * WASM, then the pure-JS cpu backend; an explicit request that cannot be met throws a
- * one-line GradiaInputError.
+ * one-line GradiaInputError. `threads` sets the native kernels' threads (oneDNN's OpenMP
+ * pool) of this JS thread; unset keeps the library's default (all cores).
  */
-export async function initBackend(requested: BackendRequest = 'auto'): Promise<BackendChoice> {
+export async function initBackend(requested: BackendRequest = 'auto', opts: { threads?: number } = {}): Promise<BackendChoice> {
   if (!BACKENDS.includes(requested)) throw new GradiaInputError(null, `--backend must be one of ${BACKENDS.join(', ')} (got '${requested}')`);
   if (requested === 'cpu') {
     await tf.setBackend('cpu');
@@ -74,7 +79,7 @@ export async function initBackend(requested: BackendRequest = 'auto'): Promise<B
     return { name: 'tensorflow', reason: `requested with --backend tensorflow (${r.pkg})` };
   }
   if (requested === 'onednn') {
-    const r = await tryOnednn();
+    const r = await tryOnednn(opts.threads);
     if (!r.ok) throw new GradiaInputError(null, `--backend onednn: ${r.reason}`);
     return { name: 'onednn', reason: 'requested with --backend onednn' };
   }
@@ -87,7 +92,7 @@ export async function initBackend(requested: BackendRequest = 'auto'): Promise<B
   const t = await tryTensorflow();
   if (t.ok) return { name: 'tensorflow', reason: `auto: ${t.pkg} is installed` };
   skipped.push(t.reason);
-  const o = await tryOnednn();
+  const o = await tryOnednn(opts.threads);
   if (o.ok) return { name: 'onednn', reason: `auto: ${skipped.join('; ')}; the oneDNN addon is built` };
   skipped.push(o.reason);
   const w = await tryWasm();

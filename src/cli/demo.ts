@@ -9,7 +9,7 @@ import { evaluateSamples, summariseEvaluation, type EvaluationSummary } from '..
 import { runTraining, type RuntimeConfig, type TrainConfig } from '../coordinator/train.js';
 import { buildEvalSet } from '../data/phase_dataset.js';
 import { assessCommand } from './assess.js';
-import { printJsonLine } from './runtime_options.js';
+import { defaultThreads, printJsonLine } from './runtime_options.js';
 import type { ReplicaConfig } from '../worker/types.js';
 
 export interface DemoFlags { seed: number; dir: string; backend: string; workers: number; json?: boolean }
@@ -48,6 +48,7 @@ export async function demoCommand(f: DemoFlags): Promise<void> {
     backend: f.backend as ReplicaConfig['backend'],
     placement: { kind: 'threads', n: Math.max(1, f.workers) },
     loaderThreads: 1,
+    threads: defaultThreads(f.workers),
     stepTimeoutS: 600,
   };
   const started = Date.now();

@@ -1,4 +1,4 @@
-import { parseGpuList, type Placement } from '../coordinator/placement.js';
+import { defaultWorkerCount, parseGpuList, type Placement } from '../coordinator/placement.js';
 import type { RuntimeConfig } from '../coordinator/train.js';
 import type { ReplicaConfig } from '../worker/types.js';
 
@@ -9,7 +9,13 @@ export interface RuntimeFlags {
   workers: number;
   processes?: boolean;
   loaderThreads: number;
+  threads?: number;
   stepTimeout: number;
+}
+
+/** Default native threads per replica: the cores shared out between the replicas on this machine. */
+export function defaultThreads(replicasHere: number): number {
+  return Math.max(1, Math.floor(defaultWorkerCount() / Math.max(1, replicasHere)));
 }
 
 /** --gpus 0,1 -> one process per GPU; --processes -> CPU worker processes; else threads. */
@@ -25,6 +31,7 @@ export function runtimeFrom(flags: RuntimeFlags): RuntimeConfig {
     backend: (placement.kind === 'gpus' ? 'tensorflow' : flags.backend) as ReplicaConfig['backend'],
     placement,
     loaderThreads: Math.max(1, flags.loaderThreads),
+    threads: flags.threads ? Math.max(1, flags.threads) : defaultThreads(placement.kind === 'gpus' ? 1 : placement.n),
     stepTimeoutS: flags.stepTimeout,
   };
 }

@@ -21,6 +21,7 @@ export async function openCheckpointCluster(runtime: RuntimeConfig, modelDir: st
       camMode: 'closed',
       microBatch: Math.max(1, evalBatch),
       pipelineThreads: runtime.loaderThreads,
+      threads: runtime.threads,
       originalFlipBug: false,
     },
   });

@@ -65,7 +65,7 @@ async function writePng(file: string, rgb: Uint8Array, width: number, height: nu
 }
 
 function sideBySide(a: Uint8Array, b: Uint8Array, size: number): Uint8Array {
-  return tileGrid([a, b], size, size, 2, 4).data;
+  return tileGrid([a, b], size, size, 2, 4, 128).data;
 }
 
 export async function writeEvaluationReport(opts: {
@@ -100,7 +100,7 @@ export async function writeEvaluationReport(opts: {
     }
   }
   if (gridTiles.length) {
-    const g = tileGrid(gridTiles, S, 2 * S + 4, 4, 8);
+    const g = tileGrid(gridTiles, S, 2 * S + 4, 4, 12, 255);
     await writePng(p.summaryGrid, g.data, g.width, g.height);
   }
   atomicWrite(p.iouJson, Buffer.from(`${JSON.stringify(opts.summary.ious, null, 1)}\n`));

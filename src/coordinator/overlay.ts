@@ -50,13 +50,13 @@ export function camOverlay(rgb: Uint8Array, mask: Float32Array, h: number, w: nu
   return out;
 }
 
-/** Places equally sized HxWx3 tiles side by side in a grid with `cols` columns (black padding). */
-export function tileGrid(tiles: Uint8Array[], h: number, w: number, cols: number, gap = 4): { data: Uint8Array; width: number; height: number } {
+/** Places equally sized HxWx3 tiles side by side in a grid with `cols` columns, `gap` pixels of `background` between them. */
+export function tileGrid(tiles: Uint8Array[], h: number, w: number, cols: number, gap = 4, background = 0): { data: Uint8Array; width: number; height: number } {
   const rows = Math.max(1, Math.ceil(tiles.length / cols));
   const usedCols = Math.max(1, Math.min(cols, tiles.length));
   const width = usedCols * w + (usedCols - 1) * gap;
   const height = rows * h + (rows - 1) * gap;
-  const data = new Uint8Array(width * height * 3);
+  const data = new Uint8Array(width * height * 3).fill(background);
   tiles.forEach((tile, t) => {
     const x0 = (t % cols) * (w + gap);
     const y0 = Math.floor(t / cols) * (h + gap);

@@ -21,6 +21,8 @@ export interface RuntimeConfig {
   backend: ReplicaConfig['backend'];
   placement: Placement;
   loaderThreads: number;
+  /** Native compute threads per replica (oneDNN). */
+  threads: number;
   stepTimeoutS: number;
 }
 
@@ -121,6 +123,7 @@ export async function runTraining(cfg: TrainConfig): Promise<TrainSummary> {
     camMode: cfg.camMode,
     microBatch: cfg.microBatch,
     pipelineThreads: cfg.loaderThreads,
+    threads: cfg.threads,
     originalFlipBug: cfg.originalFlipBug,
     freezeBn: cfg.freezeBn,
   };

@@ -155,12 +155,16 @@ export function setConvGradMode(mode: 'forward' | 'native'): void {
   useNative = mode === 'native';
 }
 
+/** Backends whose own conv gradient kernels are native and fast (oneDNN, libtensorflow). */
+const NATIVE_GRAD_BACKENDS: ReadonlySet<string> = new Set(['onednn', 'tensorflow']);
+
 /**
- * Convolution with the forward-conv gradient above (tf.customGrad). Used for every conv
- * of the ResNet on every backend, so that all backends compute the same thing.
+ * Convolution for every conv of the ResNet. On WASM (no Conv2DBackpropFilter, a scalar
+ * Conv2DBackpropInput) and the pure-JS cpu backend the gradient is the forward-conv one
+ * above (tf.customGrad); backends with native gradient kernels use tfjs's own gradient.
  */
 export function conv2d(x: T4, w: T4, stride: number, pad: number): T4 {
-  if (useNative) return convForward(x, w, stride, pad);
+  if (useNative || NATIVE_GRAD_BACKENDS.has(tf.getBackend())) return convForward(x, w, stride, pad);
   const key = `${stride}/${pad}`;
   let f = cache.get(key);
   if (!f) {

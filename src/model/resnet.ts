@@ -2,6 +2,7 @@
 import { tf } from '../backend/tf.js';
 import { GradiaInputError } from '../util/errors.js';
 import { conv2d } from './conv.js';
+import { onednnOpsActive, onednnBatchNormTrain, onednnAddRelu } from '../backend/onednn/ops.js';
 import type { ArchName, ForwardResult, Model, TensorSpec } from './types.js';
 import { ARCH_NAMES } from './types.js';
 
@@ -220,7 +221,7 @@ export function disposeModel(model: Model): void {
 /** BN mode: 'train' = batch statistics + running update; 'eval' (or frozen) = running statistics. */
 type BnMode = 'train' | 'eval';
 
-function batchNorm(model: Model, name: string, x: tf.Tensor4D, mode: BnMode): tf.Tensor4D {
+function batchNorm(model: Model, name: string, x: tf.Tensor4D, mode: BnMode, relu = false): tf.Tensor4D {
   const training = mode === 'train';
   const gamma = model.params.get(`${name}.weight`)!;
   const beta = model.params.get(`${name}.bias`)!;
@@ -228,15 +229,26 @@ function batchNorm(model: Model, name: string, x: tf.Tensor4D, mode: BnMode): tf
   const rv = model.buffers.get(`${name}.running_var`)!;
   if (!training) {
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
-    return tf.add(tf.mul(tf.sub(x, rm), scale), beta);
+    const e = tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
+    return relu ? tf.relu(e) : e;
   }
   const nbt = model.buffers.get(`${name}.num_batches_tracked`)!;
-  return batchNormTrain(x, gamma, beta, (mean, unbiasedVar) => {
+  if (onednnOpsActive()) {
+    const r = onednnBatchNormTrain(x, gamma, beta, BN_EPS, { relu });
+    const cnt = x.size / x.shape[3];
+    const unbiasedVar = cnt > 1 ? tf.mul(r.variance, cnt / (cnt - 1)) : r.variance;
+    rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(r.mean, BN_MOMENTUM)));
+    rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(unbiasedVar, BN_MOMENTUM)));
+    nbt.assign(tf.add(nbt, 1));
+    return r.y;
+  }
+  const yy = batchNormTrain(x, gamma, beta, (mean, unbiasedVar) => {
     // running statistics, as torch: unbiased variance, momentum 0.1, once per forward
     rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
     rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(unbiasedVar, BN_MOMENTUM)));
     nbt.assign(tf.add(nbt, 1));
   });
+  return relu ? tf.relu(yy) : yy;
 }
 
 /**
@@ -287,9 +299,9 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor
   return f(x, gamma, beta);
 }
 
-function convBn(model: Model, c: ConvDef, bnName: string, x: tf.Tensor4D, training: BnMode): tf.Tensor4D {
+function convBn(model: Model, c: ConvDef, bnName: string, x: tf.Tensor4D, training: BnMode, relu = false): tf.Tensor4D {
   const w = model.params.get(`${c.name}.weight`)! as unknown as tf.Tensor4D;
-  return batchNorm(model, bnName, conv2d(x, w, c.stride, c.pad), training);
+  return batchNorm(model, bnName, conv2d(x, w, c.stride, c.pad), training, relu);
 }
 
 const blockCache = new Map<ArchName, BlockDef[]>();
@@ -301,16 +313,15 @@ export function features(model: Model, x: tf.Tensor4D, training: boolean, freeze
   if (c !== 3 || h % 32 !== 0 || w % 32 !== 0 || h < 32) throw new GradiaInputError(null, `input must be [N, S, S, 3] with S a multiple of 32 (got [${x.shape.join(', ')}])`);
   let blocks = blockCache.get(model.arch);
   if (!blocks) { blocks = blockDefs(model.arch); blockCache.set(model.arch, blocks); }
-  let y: tf.Tensor4D = tf.relu(convBn(model, { name: 'conv1', stride: 2, pad: 3 }, 'bn1', x, bn));
+  let y: tf.Tensor4D = convBn(model, { name: 'conv1', stride: 2, pad: 3 }, 'bn1', x, bn, true);
   y = tf.maxPool(y, 3, 2, 1);
   for (const b of blocks) {
     let out: tf.Tensor4D = y;
     b.convs.forEach((c, i) => {
-      out = convBn(model, c, c.name.replace(/conv(\d)$/, 'bn$1'), out, bn);
-      if (i < b.convs.length - 1) out = tf.relu(out);
+      out = convBn(model, c, c.name.replace(/conv(\d)$/, 'bn$1'), out, bn, i < b.convs.length - 1);
     });
     const identity = b.downsample ? convBn(model, b.downsample, `${b.prefix}.downsample.1`, y, bn) : y;
-    y = tf.relu(tf.add(out, identity)) as tf.Tensor4D;
+    y = (onednnOpsActive() ? onednnAddRelu(out, identity) : tf.relu(tf.add(out, identity))) as tf.Tensor4D;
   }
   return y;
 }

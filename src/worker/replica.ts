@@ -54,7 +54,7 @@ export class Replica {
       throw new GradiaInputError(null, `input size must be a positive multiple of 32 (got ${config.inputSize})`);
     }
     if (!Number.isInteger(config.microBatch) || config.microBatch < 1) throw new GradiaInputError(null, `--micro-batch must be a positive integer (got ${config.microBatch})`);
-    const backend = await initBackend(config.backend as BackendRequest);
+    const backend = await initBackend(config.backend as BackendRequest, { threads: config.threads });
     const model = createModel(checkArch(config.arch), config.numClasses, config.seed);
     if (config.weights) loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed });
     const params = readParams(model);

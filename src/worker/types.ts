@@ -21,6 +21,8 @@ export interface ReplicaConfig {
   camMode: 'closed' | 'autodiff';
   /** Samples per forward/backward pass on a worker (gradient accumulation above it). */
   microBatch: number;
+  /** Native compute threads of each replica (oneDNN's OpenMP pool); unset = library default. */
+  threads?: number;
   /** Threads of each worker's image pipeline (sharp in piscina). */
   pipelineThreads: number;
   /** Reproduce the original's bug: flip images but not their attention maps. */

@@ -5,12 +5,14 @@
 //   if (r.ok) await tf.setBackend('onednn');
 //   setOnednnThreads(2);                        // OpenMP threads used by the native kernels
 import * as tf from '@tensorflow/tfjs-core';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-cpu'; // registers the cpu kernels this backend re-registers
+import { OnednnBackend } from './backend.js';
 import { loadAddon, type OnednnAddon } from './addon.js';
 import { nativeKernels, kernelStats } from './kernels.js';
 
 export const ONEDNN_BACKEND = 'onednn';
 export { kernelStats };
+export { OnednnBackend };
 
 /** Per-kernel wall time in ms and call counts, filled only when GRADIA_ONEDNN_PROFILE=1 at registration. */
 export const kernelTimes: Record<string, { ms: number; calls: number }> = {};
@@ -63,12 +65,9 @@ export async function registerOnednnBackend(): Promise<{ ok: true } | { ok: fals
       reg({ ...k, backendName: ONEDNN_BACKEND });
     }
     for (const k of natives) reg(k);
-    tf.registerBackend(ONEDNN_BACKEND, () => {
-      const b = new MathBackendCPU();
-      // silence the cpu backend's "install tfjs-node" hint: this backend is the native one
-      (b as unknown as { firstUse: boolean }).firstUse = false;
-      return b;
-    }, 0);
+    const poolMb = Number(process.env.GRADIA_ONEDNN_POOL_MB);
+    const maxPoolBytes = (Number.isFinite(poolMb) && poolMb >= 0 ? poolMb : 4096) * 2 ** 20;
+    tf.registerBackend(ONEDNN_BACKEND, () => new OnednnBackend(maxPoolBytes), 0);
     state = { ok: true, addon, nativeKernelNames: [...nativeNames].sort() };
     return { ok: true };
   } catch (e) {

@@ -26,11 +26,15 @@ function f32(backend: Backend, t: TensorInfo): Float32Array | null {
   const v = backend.data.get(t.dataId)?.values;
   return v instanceof Float32Array ? v : null;
 }
-/** An uninitialised Float32Array (no zero fill: every native kernel writes all of its output). */
+/** An uninitialised Float32Array (no zero fill: every native kernel writes all of its output),
+ *  from the backend's buffer pool when it has one. */
+let currentBackend: Backend | null = null;
 export function empty(n: number): Float32Array {
+  const b = currentBackend as unknown as { alloc?: (n: number) => Float32Array } | null;
+  if (b?.alloc) return b.alloc(n);
   if (n === 0) return new Float32Array(0);
-  const b = Buffer.allocUnsafeSlow(n * 4);
-  return new Float32Array(b.buffer, b.byteOffset, n);
+  const buf = Buffer.allocUnsafeSlow(n * 4);
+  return new Float32Array(buf.buffer, buf.byteOffset, n);
 }
 function out(backend: Backend, shape: number[], values: Float32Array): TensorInfo {
   return backend.makeTensorInfo(shape, 'float32', values);
@@ -88,6 +92,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
   const add = (kernelName: string, fn: (args: Args) => TensorInfo | null): void => {
     const fb = fallback(kernelName);
     const kernelFunc = ((args: Args) => {
+      currentBackend = args.backend;
       const r = fn(args);
       if (r) {
         count('native', kernelName);
@@ -394,6 +399,7 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
   const custom = (kernelName: string, fn: (args: Args) => TensorInfo | TensorInfo[]): void => {
     const kernelFunc = ((args: Args) => {
       count('native', kernelName);
+      currentBackend = args.backend;
       return fn(args);
     }) as unknown as KernelFunc;
     kernels.push({ kernelName, backendName, kernelFunc });
