@@ -109,7 +109,7 @@ for _ in range(steps):
 print(json.dumps({"imagesPerS": batch / (min(ms) / 1000), "stepMs": [round(t) for t in ms], "torch": torch.__version__, "threads": torch.get_num_threads()}))
 `;
 
-function torchPython(): string | null {
+export function torchPython(): string | null {
   for (const py of ['/usr/bin/python3', 'python3']) {
     const r = spawnSync(py, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
     if (r.status === 0) return py;
@@ -117,7 +117,7 @@ function torchPython(): string | null {
   return null;
 }
 
-function torchRate(py: string, arch: string, size: number, batch: number, steps: number, threads: number): Record<string, unknown> {
+export function torchRate(py: string, arch: string, size: number, batch: number, steps: number, threads: number): Record<string, unknown> {
   const r = spawnSync(py, ['-c', TORCH_SCRIPT, arch, String(size), String(batch), String(steps), String(threads)], {
     encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) }, timeout: 900_000,
   });
