@@ -7,7 +7,7 @@
 //     has att_weight 1.6 > 0. Phase 2 trains on train + val (N + M images, M with attention).
 //   - gradia-dist: `train --phase 1 --n-epoch 1` makes the checkpoint, then
 //     `train --phase 2 --n-epoch E --backend onednn --workers W --threads cores/W --train-batch B
-//     --micro-batch B/W --json`; per-epoch seconds are the summary's epochs[].seconds: the
+//     --micro-batch B/W --json` for each W of GRADIA_BENCH_WORKERS; per-epoch seconds are the summary's epochs[].seconds: the
 //     coordinator's wall time of every training step (image loading, forward/backward with the
 //     batched closed-form Grad-CAM, all-reduce, Adam), not the evaluation after each epoch.
 //   - original: `python3 bench/gradia_original.py --threads cores --epochs E --batch B`, ResNet-50
@@ -18,7 +18,8 @@
 //   - both sides run E epochs (the first includes warm-up); the two are alternated `rounds`
 //     times (gradia, torch, then torch, gradia, ...) on the shared machine; the ratio uses the
 //     fastest epoch of each side, and the first-epoch ratio is printed as well.
-// Env: GRADIA_BENCH_ROUNDS (default 2, quick 1), GRADIA_BENCH_WORKERS (default: cores),
+// Env: GRADIA_BENCH_ROUNDS (default 2, quick 1), GRADIA_BENCH_WORKERS (comma list of worker counts;
+//      default `cores,1`: cores workers x 1 thread and 1 worker x cores threads; quick: cores),
 //      GRADIA_BENCH_SKIP (comma list: torch), GRADIA_BENCH_OUT=file.json.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -61,8 +62,8 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
   }
   const root = repoRoot();
   const cores = os.cpus().length;
-  const workers = Number(process.env.GRADIA_BENCH_WORKERS) || cores;
-  const threads = Math.max(1, Math.floor(cores / workers));
+  // worker counts to run gradia-dist with (threads per worker = cores / workers)
+  const workerList = (process.env.GRADIA_BENCH_WORKERS ?? (opts.quick || cores === 1 ? `${cores}` : `${cores},1`)).split(',').map(Number).filter((w) => w >= 1);
   const size = opts.quick ? 96 : 224;
   const nTrain = opts.quick ? 8 : 32;
   const nVal = opts.quick ? 8 : 32;
@@ -72,7 +73,7 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
   const rounds = Number(process.env.GRADIA_BENCH_ROUNDS) || (opts.quick ? 1 : 2);
   const skip = new Set((process.env.GRADIA_BENCH_SKIP ?? '').split(','));
   const out: Record<string, unknown> = {
-    arch, size, train: nTrain, val: nVal, withAttention: nVal, batch, epochs, rounds, workers, threadsPerWorker: threads, torchThreads: cores,
+    arch, size, train: nTrain, val: nVal, withAttention: nVal, batch, epochs, rounds, gradiaConfigs: workerList.map((w) => `${w}x${Math.max(1, Math.floor(cores / w))}`), torchThreads: cores,
     how: 'epoch seconds = training steps only (gradia-dist: summary epochs[].seconds; original: image loading + per-sample Grad-CAM passes + batch passes + Adam); ratio = fastest epoch of each side',
   };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-bench-phase2-'));
@@ -84,21 +85,24 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
     fs.writeFileSync(path.join(data, 'reasonablity_val.json'), JSON.stringify(Object.fromEntries(valNames.map((n) => [n, 'Unreasonable Accurate']))));
     const models = path.join(dir, 'models');
     const common = ['--data-dir', data, '--model-dir', models, '--arch', arch, '--input-size', String(size), '--backend', 'onednn',
-      '--workers', String(workers), '--threads', String(threads), '--train-batch', String(batch), '--micro-batch', String(Math.ceil(batch / workers)),
-      '--test-batch', '16', '--json'];
+      '--train-batch', String(batch), '--test-batch', '16', '--json'];
+    const placement = (w: number) => ['--workers', String(w), '--threads', String(Math.max(1, Math.floor(cores / w))), '--micro-batch', String(Math.ceil(batch / w))];
     console.log(`phase2: ${arch} ${size} px, ${nTrain} train + ${nVal} val images (all ${nVal} val with att_weight 1.6), batch ${batch}, ${epochs} epoch(s) per run, ${rounds} round(s) alternating`);
-    runCli(root, ['train', '--phase', '1', '--n-epoch', '1', ...common]);
+    runCli(root, ['train', '--phase', '1', '--n-epoch', '1', ...common, ...placement(workerList[0])]);
     const py = skip.has('torch') ? null : torchPython();
     if (!py) console.log(`phase2: original (PyTorch) side skipped: ${skip.has('torch') ? 'GRADIA_BENCH_SKIP=torch' : 'python3 with torch and torchvision not found (apt-get install python3-torch python3-torchvision)'}`);
-    const gradiaRuns: number[][] = [];
+    const gradiaRuns: Record<string, number[][]> = {};
     const torchRuns: { seconds: number[]; camPassSeconds: number[] }[] = [];
     let torchInfo: Record<string, unknown> = {};
     const runGradia = () => {
-      const load = os.loadavg()[0];
-      const s = runCli(root, ['train', '--phase', '2', '--n-epoch', String(epochs), '--model-name', 'model_out', ...common]);
-      const secs = (s.epochs as { seconds: number }[]).map((e) => round(e.seconds, 2));
-      gradiaRuns.push(secs);
-      console.log(`phase2 gradia-dist onednn (${workers} worker(s) x ${threads} thread(s)): epoch seconds ${secs.join(' / ')} [load ${load.toFixed(2)}]`);
+      for (const w of workerList) {
+        const key = `${w}x${Math.max(1, Math.floor(cores / w))}`;
+        const load = os.loadavg()[0];
+        const s = runCli(root, ['train', '--phase', '2', '--n-epoch', String(epochs), '--model-name', 'model_out', ...common, ...placement(w)]);
+        const secs = (s.epochs as { seconds: number }[]).map((e) => round(e.seconds, 2));
+        (gradiaRuns[key] ??= []).push(secs);
+        console.log(`phase2 gradia-dist onednn (${w} worker(s) x ${key.split('x')[1]} thread(s)): epoch seconds ${secs.join(' / ')} [load ${load.toFixed(2)}]`);
+      }
     };
     const runTorch = () => {
       const load = os.loadavg()[0];
@@ -115,16 +119,18 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
     for (let r = 0; r < rounds; r++) {
       if (r % 2 === 0 || !py) { runGradia(); if (py) runTorch(); } else { runTorch(); runGradia(); }
     }
-    const gBest = Math.min(...gradiaRuns.flat());
-    out.gradiaDist = { epochSeconds: gradiaRuns, best: gBest, imagesPerS: round((nTrain + nVal) / gBest) };
+    const all = Object.values(gradiaRuns).flatMap((r) => r.flat());
+    const gBest = Math.min(...all);
+    out.gradiaDist = Object.fromEntries(Object.entries(gradiaRuns).map(([k, r]) => [k, { epochSeconds: r, best: Math.min(...r.flat()), imagesPerS: round((nTrain + nVal) / Math.min(...r.flat())) }]));
     if (torchRuns.length) {
       const tBest = Math.min(...torchRuns.flatMap((t) => t.seconds));
       out.original = { ...torchInfo, epochSeconds: torchRuns.map((t) => t.seconds), camPassSeconds: torchRuns.map((t) => t.camPassSeconds), best: tBest, imagesPerS: round((nTrain + nVal) / tBest) };
       out.speedup = round(tBest / gBest);
-      const g1 = Math.min(...gradiaRuns.map((x) => x[0]));
+      out.speedupByConfig = Object.fromEntries(Object.entries(gradiaRuns).map(([k, r]) => [k, round(tBest / Math.min(...r.flat()))]));
+      const g1 = Math.min(...Object.values(gradiaRuns).flatMap((r) => r.map((x) => x[0])));
       const t1 = Math.min(...torchRuns.map((x) => x.seconds[0]));
       out.speedupFirstEpoch = round(t1 / g1);
-      console.log(`phase2: gradia-dist is ${out.speedup}x faster than the original loop (fastest epochs: ${round(gBest)} s vs ${round(tBest)} s; first epochs: ${out.speedupFirstEpoch}x); goal >= 1.5x`);
+      console.log(`phase2: gradia-dist is ${out.speedup}x faster than the original loop (fastest epochs: ${round(gBest)} s vs ${round(tBest)} s; first epochs: ${out.speedupFirstEpoch}x; by gradia-dist config: ${JSON.stringify(out.speedupByConfig)}); goal >= 1.5x`);
     } else {
       out.original = skip.has('torch') ? 'skipped: GRADIA_BENCH_SKIP=torch' : 'skipped: python3 with torch and torchvision not found';
     }

@@ -46,8 +46,8 @@ export function buildProgram(): Command {
 
   addRuntimeOptions(addDataOptions(program.command('train').description('phase 1 (supervised) or phase 2 (attention-aligned) training')))
     .addOption(new Option('--phase <n>', 'training phase').choices(['1', '2']).default('1'))
-    .addOption(new Option('--arch <name>', 'network').choices(ARCHS).default('resnet50'))
-    .option('--input-size <px>', 'input size (multiple of 32)', int('--input-size'), 224)
+    .addOption(new Option('--arch <name>', 'network (default: resnet50; phase 2: the phase-1 model\'s)').choices(ARCHS))
+    .option('--input-size <px>', 'input size, a multiple of 32 (default: 224; phase 2: the phase-1 model\'s)', int('--input-size'))
     .option('--n-epoch <n>', 'epochs', int('--n-epoch'), 20)
     .option('--train-batch <n>', 'global batch size (all workers together)', int('--train-batch'), 256)
     .option('--micro-batch <n>', 'per-replica micro-batch (gradient accumulation)', int('--micro-batch'), 16)

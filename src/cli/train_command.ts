@@ -1,15 +1,15 @@
-import { runTraining, type TrainConfig } from '../coordinator/train.js';
+import { runTraining, type TrainRequest } from '../coordinator/train.js';
 import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
 
 export interface TrainFlags extends RuntimeFlags {
-  phase: string; dataDir: string; modelDir: string; modelName: string; arch: string; inputSize: number; nEpoch: number;
+  phase: string; dataDir: string; modelDir: string; modelName: string; arch?: string; inputSize?: number; nEpoch: number;
   trainBatch: number; microBatch: number; testBatch: number; lr: number; seed: number; pretrained?: string;
   attentionWeight: number; reasonability?: boolean; selectOn: 'val' | 'test'; cam: 'closed' | 'autodiff';
   originalFlipBug?: boolean; freezeBn?: boolean; resume?: boolean; maxRestarts: number; checkpointEvery: number;
   metricsPort?: number; metricsHost: string; metricsLinger: number; json?: boolean;
 }
 
-export function trainConfigFrom(f: TrainFlags): TrainConfig {
+export function trainConfigFrom(f: TrainFlags): TrainRequest {
   return {
     ...runtimeFrom(f),
     phase: f.phase === '2' ? 2 : 1,

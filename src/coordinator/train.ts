@@ -14,7 +14,7 @@ import { WorkerFailedError, startCluster, type Cluster, type Placement, type Rep
 import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, type EpochRecord } from './checkpoint.js';
 import { evaluateSamples, summariseEvaluation } from './evaluation.js';
 import { TrainingMetrics, type MetricsServer } from './metrics.js';
-import { placementSize } from './placement.js';
+import { placementSize, validatePlacement } from './placement.js';
 import { planEpoch } from './sharder.js';
 
 export interface RuntimeConfig {
@@ -79,7 +79,13 @@ export function runNames(phase: 1 | 2, modelName: string) {
 interface Partial { taskSum: number; attSum: number; n: number; nAtt: number; seconds: number }
 const emptyPartial = (): Partial => ({ taskSum: 0, attSum: 0, n: 0, nAtt: 0, seconds: 0 });
 
-export async function runTraining(cfg: TrainConfig): Promise<TrainSummary> {
+/** What a caller asks for: arch and input size default to the phase-1 model's in phase 2. */
+export type TrainRequest = Omit<TrainConfig, 'arch' | 'inputSize'> & { arch?: string; inputSize?: number };
+
+export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
+  validatePlacement(req.placement); // GPU problems are reported before anything else
+  const parent = req.phase === 2 ? readCheckpointMeta(req.modelDir, req.modelName) : null;
+  const cfg: TrainConfig = { ...req, arch: req.arch ?? parent?.arch ?? 'resnet50', inputSize: req.inputSize ?? parent?.inputSize ?? 224 };
   validate(cfg);
   const arch = checkArch(cfg.arch);
   const grid = cfg.inputSize / 32;
@@ -94,10 +100,8 @@ export async function runTraining(cfg: TrainConfig): Promise<TrainSummary> {
   if (train.samples.length === 0) throw new GradiaInputError(path.join(cfg.dataDir, 'gender_data'), 'no training images');
   const fingerprint = datasetFingerprint(cfg.dataDir);
 
-  let parent: CheckpointMeta | null = null;
   let initialWeights: string | null = cfg.pretrained;
-  if (cfg.phase === 2) {
-    parent = readCheckpointMeta(cfg.modelDir, cfg.modelName);
+  if (parent) {
     if (parent.arch !== arch) throw new GradiaInputError(path.join(cfg.modelDir, `${cfg.modelName}.json`), `is a ${parent.arch} checkpoint, but --arch is ${arch}`);
     if (parent.classes.join('\0') !== train.classes.join('\0')) throw new GradiaInputError(path.join(cfg.modelDir, `${cfg.modelName}.json`), `was trained on classes [${parent.classes.join(', ')}], the data set has [${train.classes.join(', ')}]`);
     initialWeights = path.join(cfg.modelDir, `${cfg.modelName}.safetensors`);
