@@ -12,6 +12,9 @@ describe('normaliseArgv', () => {
   it('turns --evaluate into the evaluate subcommand', () => {
     expect(normaliseArgv(['--evaluate', '--model_name', 'm'])).toEqual(['evaluate', '--model-name', 'm']);
   });
+  it('leaves an unknown command for the parser to report', () => {
+    expect(normaliseArgv(['frobnicate', '--x'])).toEqual(['frobnicate', '--x']);
+  });
   it('keeps explicit subcommands and help untouched', () => {
     expect(normaliseArgv(['predict', '--arch', 'resnet50'])).toEqual(['predict', '--arch', 'resnet50']);
     expect(normaliseArgv(['--help'])).toEqual(['--help']);

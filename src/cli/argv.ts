@@ -37,6 +37,8 @@ export function normaliseArgv(args: readonly string[]): string[] {
   const hasSubcommand = first !== undefined && (SUBCOMMANDS as readonly string[]).includes(first);
   const isHelp = first === '--help' || first === '-h' || first === '--version' || first === '-V' || first === 'help';
   if (evaluate) return hasSubcommand ? ['evaluate', ...out.slice(1)] : ['evaluate', ...out];
-  if (!hasSubcommand && !isHelp) return ['train', ...out];
+  // Flags only (`gradia-dist --gpus 0,1 --phase 2`): train. A word that is no command is left
+  // for the parser to report as an unknown command.
+  if (!hasSubcommand && !isHelp && (first === undefined || first.startsWith('-'))) return ['train', ...out];
   return out;
 }
