@@ -10,6 +10,8 @@ const modules: Record<string, () => Promise<BenchModule>> = {
   comm: () => import('./comm.js'),
   metrics: () => import('./metrics.js'),
   onednn: () => import('./onednn.js'),
+  onednn_cluster: () => import('./onednn_cluster.js'),
+  phase2: () => import('./phase2.js'),
 };
 
 async function main(): Promise<void> {

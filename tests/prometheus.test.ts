@@ -127,11 +127,12 @@ describe('a short training run with --metrics-port', () => {
     const port = await freePort();
     let prom: PrometheusServer | null = null;
     if (havePrometheus) {
-      prom = await PrometheusServer.start(testPrometheusConfig(`127.0.0.1:${port}`));
+      // A fast scrape: the whole tiny run takes about a second.
+      prom = await PrometheusServer.start(testPrometheusConfig(`127.0.0.1:${port}`, '200ms'));
       cleanups.push(() => prom!.stop());
     }
     const args = [cli, 'train', '--phase', '1', '--data-dir', dataDir, '--arch', 'tiny18', '--input-size', '64', '--n-epoch', '2',
-      '--train-batch', '8', '--workers', '1', '--metrics-port', String(port), '--model-dir', path.join(dir, 'model_save')];
+      '--train-batch', '8', '--workers', '1', '--backend', 'wasm', '--micro-batch', '1', '--checkpoint-every', '1', '--metrics-port', String(port), '--model-dir', path.join(dir, 'model_save')];
     const env = {
       ...process.env,
       // Train only after the first scrape (when Prometheus watches) and keep serving after the run.
@@ -147,6 +148,12 @@ describe('a short training run with --metrics-port', () => {
     void exited.then((x) => { exitInfo = x; });
     cleanups.push(async () => { if (!exitInfo) { child.kill('SIGKILL'); await exited; } });
 
+    // The run starts training after the first scrape of /metrics: let that be Prometheus's,
+    // so Prometheus watches the whole run, before this test scrapes /metrics itself.
+    if (prom) {
+      await waitFor('Prometheus to scrape the run', 60_000, async () =>
+        (await prom!.scalar('count(gradia_run_state)')) > 0 ? true : undefined);
+    }
     // Scrape /metrics directly while the run goes on, until it reports itself finished.
     const seenDuring: number[] = [];
     let maxWorkersUp = 0;
@@ -197,8 +204,10 @@ describe('a short training run with --metrics-port', () => {
     expect(value(e, 'gradia_run_info', { phase: '1', arch: 'tiny18' })).toBe(1);
 
     if (prom) {
-      await waitFor('Prometheus to scrape the finished run', 20_000, async () =>
-        (await prom!.scalar('gradia_run_state{state="finished"}')) === 1 ? true : undefined);
+      // Two scrapes of the finished (lingering) run: every series then has the two samples
+      // that rate() needs, however short the run was.
+      await waitFor('Prometheus to scrape the finished run twice', 20_000, async () =>
+        (await prom!.scalar('sum_over_time(gradia_run_state{state="finished"}[10m])')) >= 2 ? true : undefined);
       const empty = await emptyDashboardQueries(prom);
       expect(empty, `targets: ${JSON.stringify(await prom.targets())}`).toEqual([]);
       expect(await prom.scalar('sum(gradia_images_processed_total{split="train"})')).toBe(64);

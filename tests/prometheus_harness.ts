@@ -42,16 +42,16 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => Prom
 }
 
 /**
- * monitoring/prometheus.yml for a test: scrape (and evaluation) interval 1 s and the
- * default target 127.0.0.1:9464 replaced by `target`.
+ * monitoring/prometheus.yml for a test: scrape (and evaluation) interval `interval` (a
+ * Prometheus duration, 1s by default) and the default target 127.0.0.1:9464 replaced by `target`.
  */
-export function testPrometheusConfig(target: string, intervalS = 1): string {
+export function testPrometheusConfig(target: string, interval = '1s'): string {
   const src = fs.readFileSync(path.join(repoRoot, 'monitoring', 'prometheus.yml'), 'utf8');
-  let out = src.replace(/(^\s*scrape_interval:\s*)\S+/m, `$1${intervalS}s`).replace(/(^\s*evaluation_interval:\s*)\S+/m, `$1${intervalS}s`);
+  let out = src.replace(/(^\s*scrape_interval:\s*)\S+/m, `$1${interval}`).replace(/(^\s*evaluation_interval:\s*)\S+/m, `$1${interval}`);
   const before = out;
   out = out.replace(/(['"]?)(127\.0\.0\.1|localhost):9464\1/g, `'${target}'`);
   if (out === before) throw new Error('monitoring/prometheus.yml has no 127.0.0.1:9464 target to replace');
-  if (!out.includes(`scrape_interval: ${intervalS}s`)) throw new Error('monitoring/prometheus.yml has no global scrape_interval to replace');
+  if (!out.includes(`scrape_interval: ${interval}`)) throw new Error('monitoring/prometheus.yml has no global scrape_interval to replace');
   return out;
 }
 

@@ -1,4 +1,5 @@
 // Backend selection: `auto | tensorflow | onednn | wasm | cpu`.
+import { createRequire } from 'node:module';
 import { tf } from './tf.js';
 import { GradiaInputError } from '../util/errors.js';
 
@@ -123,5 +124,29 @@ export function withWasmMemoryHint<T>(fn: () => T, what = 'this step'): T {
       throw new GradiaInputError(null, `${what} ran out of memory on the '${tf.getBackend()}' backend (the WASM heap is capped at 4 GiB): lower --micro-batch (ResNet-50 at 224 px fits at 4 or less)`);
     }
     throw e;
+  }
+}
+
+/**
+ * Whether `requested` resolves to a backend whose kernels use every core from one replica
+ * (libtensorflow, oneDNN). There one replica with all cores beats a replica per core on
+ * one machine (measured: bench/onednn_cluster.ts); WASM and pure JS run one core each.
+ * Probes without initialising anything.
+ */
+export async function backendUsesAllCores(requested: BackendRequest): Promise<boolean> {
+  if (requested === 'tensorflow' || requested === 'onednn') return true;
+  if (requested !== 'auto') return false;
+  const require = createRequire(import.meta.url);
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      require.resolve(pkg);
+      return true;
+    } catch { /* not installed */ }
+  }
+  try {
+    const mod = (await optionalImport('./onednn/index.js')) as { onednnInfo(): { available: boolean } };
+    return mod.onednnInfo().available;
+  } catch {
+    return false;
   }
 }

@@ -9,7 +9,7 @@ export interface AssessFlags extends RuntimeFlags {
 
 /** `assess`: judges the checkpoint's validation attention (or reads human judgements). */
 export async function assessCommand(f: AssessFlags): Promise<void> {
-  const { cluster, meta } = await openCheckpointCluster(runtimeFrom(f), f.modelDir, f.modelName, f.testBatch);
+  const { cluster, meta } = await openCheckpointCluster((await runtimeFrom(f)), f.modelDir, f.modelName, f.testBatch);
   try {
     const grid = meta.inputSize / 32;
     const r = await runAssess({

@@ -9,10 +9,9 @@ import { evaluateSamples, summariseEvaluation, type EvaluationSummary } from '..
 import { runTraining, type RuntimeConfig, type TrainConfig } from '../coordinator/train.js';
 import { buildEvalSet } from '../data/phase_dataset.js';
 import { assessCommand } from './assess.js';
-import { defaultThreads, printJsonLine } from './runtime_options.js';
-import type { ReplicaConfig } from '../worker/types.js';
+import { printJsonLine, runtimeFrom } from './runtime_options.js';
 
-export interface DemoFlags { seed: number; dir: string; backend: string; workers: number; json?: boolean }
+export interface DemoFlags { seed: number; dir: string; backend: string; workers?: number; json?: boolean }
 
 /** The demo's recipe: small images, a tiny ResNet, a strong spurious cue in train/val. */
 export const DEMO_RECIPE = {
@@ -44,13 +43,7 @@ export async function demoCommand(f: DemoFlags): Promise<void> {
   const R = DEMO_RECIPE;
   const dataDir = path.join(f.dir, `seed${f.seed}`);
   const modelDir = path.join(dataDir, 'model_save');
-  const runtime: RuntimeConfig = {
-    backend: f.backend as ReplicaConfig['backend'],
-    placement: { kind: 'threads', n: Math.max(1, f.workers) },
-    loaderThreads: 1,
-    threads: defaultThreads(f.workers),
-    stepTimeoutS: 600,
-  };
+  const runtime: RuntimeConfig = await runtimeFrom({ backend: f.backend, workers: f.workers, loaderThreads: 1, stepTimeout: 600 });
   const started = Date.now();
   console.log(`demo: generating the data set in ${dataDir}`);
   await generateDataSet({ out: dataDir, seed: f.seed, ...R.data });

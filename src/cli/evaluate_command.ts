@@ -19,7 +19,7 @@ export async function evaluateCommand(f: EvaluateFlags): Promise<void> {
   const progress = new ProgressDisplay();
   for (const w of evalSet.warnings) progress.log(`warning: ${w}`);
   const human = f.humanAssessment ? readHumanAssessment(f.humanAssessment) : null;
-  const { cluster, meta } = await openCheckpointCluster(runtimeFrom(f), f.modelDir, f.modelName, f.testBatch);
+  const { cluster, meta } = await openCheckpointCluster((await runtimeFrom(f)), f.modelDir, f.modelName, f.testBatch);
   let results;
   try {
     if (meta.classes.join('\0') !== evalSet.classes.join('\0')) {

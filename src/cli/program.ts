@@ -2,7 +2,6 @@ import { Command, Option } from 'commander';
 import { normaliseArgv } from './argv.js';
 import { GradiaInputError } from '../util/errors.js';
 import { MAKE_DATA_DEFAULTS } from '../data/generator.js';
-import { defaultWorkerCount } from '../coordinator/placement.js';
 
 const BACKENDS = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'];
 const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'tiny18', 'tiny50'];
@@ -22,7 +21,7 @@ function addRuntimeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
     .option('--gpus <ids>', 'comma-separated GPU ids: one worker process per GPU (CUDA_VISIBLE_DEVICES)')
-    .option('--workers <n>', 'CPU replicas (worker threads) when no --gpus', int('--workers'), defaultWorkerCount())
+    .option('--workers <n>', 'CPU replicas when no --gpus (default: 1 using every core on oneDNN/libtensorflow, else one per core)', int('--workers'))
     .option('--processes', 'run CPU replicas as worker processes instead of threads')
     .option('--threads <n>', 'native compute threads per replica (oneDNN; default: cores / workers)', int('--threads'))
     .option('-j, --loader-threads <n>', 'image decoding threads per replica (the original -j)', int('-j'), 2)
@@ -121,7 +120,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed', int('--seed'), 0)
     .option('--dir <dir>', 'working folder', 'data/demo')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
-    .option('--workers <n>', 'CPU replicas', int('--workers'), defaultWorkerCount())
+    .option('--workers <n>', 'CPU replicas (default as for train)', int('--workers'))
     .option('--json', 'machine-readable results on the last line of stdout')
     .action(async (opts) => {
       const { demoCommand } = await import('./demo.js');

@@ -1,3 +1,4 @@
+import { backendUsesAllCores, type BackendRequest } from '../backend/select.js';
 import { defaultWorkerCount, parseGpuList, type Placement } from '../coordinator/placement.js';
 import type { RuntimeConfig } from '../coordinator/train.js';
 import type { ReplicaConfig } from '../worker/types.js';
@@ -6,7 +7,7 @@ import type { ReplicaConfig } from '../worker/types.js';
 export interface RuntimeFlags {
   backend: string;
   gpus?: string;
-  workers: number;
+  workers?: number;
   processes?: boolean;
   loaderThreads: number;
   threads?: number;
@@ -18,15 +19,19 @@ export function defaultThreads(replicasHere: number): number {
   return Math.max(1, Math.floor(defaultWorkerCount() / Math.max(1, replicasHere)));
 }
 
-/** --gpus 0,1 -> one process per GPU; --processes -> CPU worker processes; else threads. */
-export function placementFrom(flags: RuntimeFlags): Placement {
+/**
+ * --gpus 0,1 -> one process per GPU; --processes -> CPU worker processes; else threads.
+ * Default CPU replicas: one per core on WASM / pure JS, one using every core on a native
+ * multi-threaded backend (oneDNN, libtensorflow), whichever bench/onednn_cluster.ts showed faster.
+ */
+export async function placementFrom(flags: RuntimeFlags): Promise<Placement> {
   if (flags.gpus !== undefined) return { kind: 'gpus', ids: parseGpuList(flags.gpus) };
-  const n = Math.max(1, flags.workers);
+  const n = Math.max(1, flags.workers ?? (await backendUsesAllCores(flags.backend as BackendRequest) ? 1 : defaultWorkerCount()));
   return flags.processes ? { kind: 'processes', n } : { kind: 'threads', n };
 }
 
-export function runtimeFrom(flags: RuntimeFlags): RuntimeConfig {
-  const placement = placementFrom(flags);
+export async function runtimeFrom(flags: RuntimeFlags): Promise<RuntimeConfig> {
+  const placement = await placementFrom(flags);
   return {
     backend: (placement.kind === 'gpus' ? 'tensorflow' : flags.backend) as ReplicaConfig['backend'],
     placement,

@@ -9,9 +9,9 @@ export interface TrainFlags extends RuntimeFlags {
   metricsPort?: number; metricsHost: string; metricsLinger: number; json?: boolean;
 }
 
-export function trainConfigFrom(f: TrainFlags): TrainRequest {
+export async function trainConfigFrom(f: TrainFlags): Promise<TrainRequest> {
   return {
-    ...runtimeFrom(f),
+    ...(await runtimeFrom(f)),
     phase: f.phase === '2' ? 2 : 1,
     dataDir: f.dataDir,
     modelDir: f.modelDir,
@@ -42,6 +42,6 @@ export function trainConfigFrom(f: TrainFlags): TrainRequest {
 }
 
 export async function trainCommand(flags: TrainFlags): Promise<void> {
-  const summary = await runTraining(trainConfigFrom(flags));
+  const summary = await runTraining(await trainConfigFrom(flags));
   if (flags.json) printJsonLine({ command: 'train', ...summary });
 }
