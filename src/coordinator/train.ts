@@ -146,6 +146,7 @@ export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
       try {
         cluster = await startCluster({ placement: cfg.placement, replica, timeoutMs: cfg.stepTimeoutS * 1000, checkEvery: cfg.checkEvery });
         loop.backend = await describeBackend(cluster);
+        if (!resume && cluster.info[0]?.fcReinitialised) progress.log(`${initialWeights}: its fc layer has another class count; fc re-initialised for ${replica.numClasses} classes`);
         metrics.setWorkersUp(cluster.size);
         const summary = await runEpochs(loop, cluster, resume);
         outcome = 'finished';

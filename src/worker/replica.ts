@@ -39,6 +39,7 @@ export class Replica {
     private adam: AdamState,
     private readonly loader: ImageLoader,
     private readonly backend: { name: string; reason: string },
+    private readonly fcReinitialised: boolean,
   ) {
     this.P = params.length;
     const bl = bufferLayout(model);
@@ -56,16 +57,16 @@ export class Replica {
     if (!Number.isInteger(config.microBatch) || config.microBatch < 1) throw new GradiaInputError(null, `--micro-batch must be a positive integer (got ${config.microBatch})`);
     const backend = await initBackend(config.backend as BackendRequest, { threads: config.threads });
     const model = createModel(checkArch(config.arch), config.numClasses, config.seed);
-    if (config.weights) loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed });
+    const fcReinitialised = config.weights ? loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed }).fcReinitialised : false;
     const params = readParams(model);
     const loader = await openImageLoader({ size: config.inputSize, threads: config.pipelineThreads });
-    return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend);
+    return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend, fcReinitialised);
   }
 
   info(): InitInfo {
     return {
       rank: this.rank, backend: this.backend.name, backendReason: this.backend.reason, pid: process.pid,
-      numParams: this.P, numBuffers: this.B, checksum: this.checksum(),
+      numParams: this.P, numBuffers: this.B, checksum: this.checksum(), fcReinitialised: this.fcReinitialised,
     };
   }
 

@@ -114,4 +114,6 @@ export interface InitInfo {
   numParams: number;
   numBuffers: number;
   checksum: string;
+  /** The weights file had another class count: fc.* was re-initialised (as GRADIA replaces fc). */
+  fcReinitialised: boolean;
 }
