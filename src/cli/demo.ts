@@ -3,12 +3,11 @@
 // the test split, and a before/after table.
 import path from 'node:path';
 import { generateDataSet } from '../data/generator.js';
-import { openCheckpointCluster } from '../coordinator/checkpoint_cluster.js';
+import { evaluateCheckpoint } from '../coordinator/checkpoint_cluster.js';
 import { writeEvaluationReport } from '../coordinator/eval_report.js';
-import { evaluateSamples, summariseEvaluation, type EvaluationSummary } from '../coordinator/evaluation.js';
+import type { EvaluationSummary } from '../coordinator/evaluation.js';
 import { runTraining, type RuntimeConfig, type TrainConfig } from '../coordinator/train.js';
-import { buildEvalSet } from '../data/phase_dataset.js';
-import { assessCommand } from './assess.js';
+import { assessCheckpoint } from './assess_command.js';
 import { printJsonLine, runtimeFrom } from './runtime_options.js';
 
 export interface DemoFlags { seed: number; dir: string; backend: string; workers?: number; json?: boolean }
@@ -26,17 +25,9 @@ export const DEMO_RECIPE = {
 } as const;
 
 async function evaluateOnTest(runtime: RuntimeConfig, dataDir: string, modelDir: string, name: string, outDir: string): Promise<EvaluationSummary & { grid: string | null }> {
-  const evalSet = await buildEvalSet(dataDir, 'test');
-  const { cluster, meta } = await openCheckpointCluster(runtime, modelDir, name, 64);
-  try {
-    const results = await evaluateSamples(cluster, evalSet.samples, 64);
-    const grid = meta.inputSize / 32;
-    const summary = summariseEvaluation(evalSet.samples, results, evalSet.classes, grid);
-    const paths = await writeEvaluationReport({ outDir, samples: evalSet.samples, results, summary, grid, gridSamples: 8, extra: { model: name, split: 'test' } });
-    return { ...summary, grid: paths.summaryGrid };
-  } finally {
-    await cluster.close();
-  }
+  const { evalSet, results, summary, grid } = await evaluateCheckpoint({ runtime, dataDir, modelDir, name, split: 'test', testBatch: 64 });
+  const paths = await writeEvaluationReport({ outDir, samples: evalSet.samples, results, summary, grid, gridSamples: 8, extra: { model: name, split: 'test' } });
+  return { ...summary, grid: paths.summaryGrid };
 }
 
 export async function demoCommand(f: DemoFlags): Promise<void> {
@@ -56,17 +47,7 @@ export async function demoCommand(f: DemoFlags): Promise<void> {
   console.log('demo: phase 1 (supervised)');
   await runTraining({ ...common, phase: 1, attentionWeight: 0, ...R.phase1 });
   console.log('demo: assessing the phase-1 model (stand-in for the human judges)');
-  {
-    const { cluster, meta } = await openCheckpointCluster(runtime, modelDir, 'model_out', 64);
-    try {
-      await assessCommand({
-        dataDir, tau: R.tau,
-        evaluate: async (samples) => (await evaluateSamples(cluster, samples, 64)).map((o) => ({ pred: o.pred, cam: o.cam, grid: meta.inputSize / 32 })),
-      });
-    } finally {
-      await cluster.close();
-    }
-  }
+  await assessCheckpoint(runtime, { dataDir, modelDir, modelName: 'model_out', testBatch: 64, tau: R.tau });
   console.log('demo: phase 2 (attention-aligned)');
   await runTraining({ ...common, phase: 2, ...R.phase2 });
   console.log('demo: evaluating both models on the test split');

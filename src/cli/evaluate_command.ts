@@ -1,10 +1,8 @@
 import path from 'node:path';
 import { formatMatrix, matrixOf, readHumanAssessment, type ReasonabilityMatrix } from '../data/assess.js';
-import { buildEvalSet } from '../data/phase_dataset.js';
 import { labelOf } from '../data/reasonability.js';
-import { openCheckpointCluster } from '../coordinator/checkpoint_cluster.js';
+import { evaluateCheckpoint } from '../coordinator/checkpoint_cluster.js';
 import { writeEvaluationReport } from '../coordinator/eval_report.js';
-import { evaluateSamples, summariseEvaluation } from '../coordinator/evaluation.js';
 import { ProgressDisplay } from './progress.js';
 import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
 import { GradiaInputError } from '../util/errors.js';
@@ -15,24 +13,17 @@ export interface EvaluateFlags extends RuntimeFlags {
 }
 
 export async function evaluateCommand(f: EvaluateFlags): Promise<void> {
-  const evalSet = await buildEvalSet(f.dataDir, f.split);
-  const progress = new ProgressDisplay();
-  for (const w of evalSet.warnings) progress.log(`warning: ${w}`);
   const human = f.humanAssessment ? readHumanAssessment(f.humanAssessment) : null;
-  const { cluster, meta } = await openCheckpointCluster((await runtimeFrom(f)), f.modelDir, f.modelName, f.testBatch);
-  let results;
-  try {
-    if (meta.classes.join('\0') !== evalSet.classes.join('\0')) {
-      throw new GradiaInputError(path.join(f.modelDir, `${f.modelName}.json`), `was trained on classes [${meta.classes.join(', ')}], the data set has [${evalSet.classes.join(', ')}]`);
-    }
-    progress.start(`evaluate ${f.split}`, evalSet.samples.length);
-    results = await evaluateSamples(cluster, evalSet.samples, f.testBatch, (done) => progress.update({ done }));
-    progress.finish();
-  } finally {
-    await cluster.close();
-  }
-  const grid = meta.inputSize / 32;
-  const summary = summariseEvaluation(evalSet.samples, results, evalSet.classes, grid);
+  const progress = new ProgressDisplay();
+  const { evalSet, results, summary, meta, grid } = await evaluateCheckpoint({
+    runtime: await runtimeFrom(f), dataDir: f.dataDir, modelDir: f.modelDir, name: f.modelName, split: f.split, testBatch: f.testBatch,
+    onStart: (set) => {
+      for (const w of set.warnings) progress.log(`warning: ${w}`);
+      progress.start(`evaluate ${f.split}`, set.samples.length);
+    },
+    onProgress: (done) => progress.update({ done }),
+  });
+  progress.finish();
   let matrix: ReasonabilityMatrix | null = null;
   if (human) {
     const labels = evalSet.samples.flatMap((s, i) => (human.has(s.fileName) ? [labelOf(human.get(s.fileName)!, results[i]!.pred === s.label)] : []));

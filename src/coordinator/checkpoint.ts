@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { atomicWrite, readSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { atomicWrite, readSafetensorsFile, writeSafetensors } from '../model/safetensors.js';
 import { tensorSpecs, tfToTorch, torchToTf } from '../model/resnet.js';
 import type { ArchName } from '../model/types.js';
 import type { ReplicaState } from '../worker/types.js';
@@ -123,7 +123,7 @@ export function readCheckpointMeta(dir: string, name: string): CheckpointMeta {
 export function loadCheckpoint(dir: string, name: string): { meta: CheckpointMeta; state: Omit<ReplicaState, 'adam'> & { adam: ReplicaState['adam'] | null } } {
   const meta = readCheckpointMeta(dir, name);
   const f = files(dir, name);
-  const weights = readSafetensors(f.weights);
+  const { tensors: weights, metadata: weightsMeta } = readSafetensorsFile(f.weights);
   const specs = tensorSpecs(meta.arch, meta.numClasses);
   const params: Float32Array[] = [];
   const buffers: Float32Array[] = [];
@@ -133,16 +133,18 @@ export function loadCheckpoint(dir: string, name: string): { meta: CheckpointMet
     if (t.shape.join(',') !== s.torchShape.join(',')) throw new GradiaInputError(f.weights, `tensor '${s.name}' has shape [${t.shape.join(', ')}], expected [${s.torchShape.join(', ')}]`);
     (s.isBuffer ? buffers : params).push(torchToTf(s, t.data));
   }
+  const ids: [string, string | undefined][] = [[f.weights, weightsMeta.gradia_checkpoint]];
   let adam: ReplicaState['adam'] | null = null;
   if (meta.hasOptimizer) {
-    const st = readSafetensors(f.optim);
+    const { tensors: st, metadata } = readSafetensorsFile(f.optim);
     const m = st.get('adam.m');
     const v = st.get('adam.v');
-    const t = Number(readMetadata(f.optim).adam_t);
+    const t = Number(metadata.adam_t);
     if (!m || !v || !Number.isInteger(t)) throw new GradiaInputError(f.optim, 'optimizer state is incomplete (adam.m, adam.v, adam_t)');
     adam = { m: m.data, v: v.data, t };
+    ids.push([f.optim, metadata.gradia_checkpoint]);
   }
-  for (const [file, id] of [[f.weights, readMetadata(f.weights).gradia_checkpoint], ...(meta.hasOptimizer ? [[f.optim, readMetadata(f.optim).gradia_checkpoint]] : [])] as const) {
+  for (const [file, id] of ids) {
     if (id !== meta.id) throw new GradiaInputError(file, `belongs to checkpoint ${id ?? '(none)'}, but ${f.meta} is ${meta.id}: a half-copied checkpoint?`);
   }
   return { meta, state: { params: concat(params), buffers: concat(buffers), adam } };
@@ -153,25 +155,4 @@ function concat(parts: Float32Array[]): Float32Array {
   let o = 0;
   for (const p of parts) { out.set(p, o); o += p.length; }
   return out;
-}
-
-function readMetadata(file: string): Record<string, string> {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(8);
-    fs.readSync(fd, head, 0, 8, 0);
-    const len = Number(head.readBigUInt64LE(0));
-    const json = Buffer.alloc(len);
-    fs.readSync(fd, json, 0, len, 8);
-    return (JSON.parse(json.toString('utf8')).__metadata__ ?? {}) as Record<string, string>;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Copies a committed checkpoint under another name (e.g. the best epoch as <name>_best). */
-export function copyCheckpoint(dir: string, from: string, to: string): void {
-  const { meta, state } = loadCheckpoint(dir, from);
-  const { id: _id, format: _f, createdAt: _c, hasOptimizer, ...rest } = meta;
-  saveCheckpoint(dir, { ...rest, name: to }, { ...state, adam: state.adam ?? { m: new Float32Array(0), v: new Float32Array(0), t: 0 } }, hasOptimizer);
 }

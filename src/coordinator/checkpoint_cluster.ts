@@ -1,7 +1,10 @@
 // A cluster whose replicas hold a saved checkpoint's weights (evaluate, assess).
 import path from 'node:path';
+import { buildEvalSet, type EvalSet } from '../data/phase_dataset.js';
+import { GradiaInputError } from '../util/errors.js';
 import { readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
-import { startCluster, type Cluster } from './cluster.js';
+import { startCluster, type Cluster, type EvalSampleResult } from './cluster.js';
+import { evaluateSamples, summariseEvaluation, type EvaluationSummary } from './evaluation.js';
 import type { RuntimeConfig } from './train.js';
 
 export async function openCheckpointCluster(runtime: RuntimeConfig, modelDir: string, name: string, evalBatch: number): Promise<{ cluster: Cluster; meta: CheckpointMeta }> {
@@ -26,4 +29,28 @@ export async function openCheckpointCluster(runtime: RuntimeConfig, modelDir: st
     },
   });
   return { cluster, meta };
+}
+
+/**
+ * Evaluates a saved checkpoint on a split: predictions and Grad-CAMs of every sample (in
+ * split order) and the summary. The data set's classes must be the checkpoint's.
+ */
+export async function evaluateCheckpoint(opts: {
+  runtime: RuntimeConfig; dataDir: string; modelDir: string; name: string; split: 'val' | 'test'; testBatch: number;
+  onStart?: (evalSet: EvalSet) => void; onProgress?: (done: number) => void;
+}): Promise<{ evalSet: EvalSet; results: EvalSampleResult[]; summary: EvaluationSummary; meta: CheckpointMeta; grid: number }> {
+  const evalSet = await buildEvalSet(opts.dataDir, opts.split);
+  const { cluster, meta } = await openCheckpointCluster(opts.runtime, opts.modelDir, opts.name, opts.testBatch);
+  let results: EvalSampleResult[];
+  try {
+    if (meta.classes.join('\0') !== evalSet.classes.join('\0')) {
+      throw new GradiaInputError(path.join(opts.modelDir, `${opts.name}.json`), `was trained on classes [${meta.classes.join(', ')}], the data set has [${evalSet.classes.join(', ')}]`);
+    }
+    opts.onStart?.(evalSet);
+    results = await evaluateSamples(cluster, evalSet.samples, opts.testBatch, opts.onProgress);
+  } finally {
+    await cluster.close();
+  }
+  const grid = meta.inputSize / 32;
+  return { evalSet, results, summary: summariseEvaluation(evalSet.samples, results, evalSet.classes, grid), meta, grid };
 }

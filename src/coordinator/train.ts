@@ -145,7 +145,7 @@ export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
       let cluster: Cluster | null = null;
       try {
         cluster = await startCluster({ placement: cfg.placement, replica, timeoutMs: cfg.stepTimeoutS * 1000, checkEvery: cfg.checkEvery });
-        loop.backend = await describeBackend(cluster);
+        loop.backend = describeBackend(cluster);
         if (!resume && cluster.info[0]?.fcReinitialised) progress.log(`${initialWeights}: its fc layer has another class count; fc re-initialised for ${replica.numClasses} classes`);
         metrics.setWorkersUp(cluster.size);
         const summary = await runEpochs(loop, cluster, resume);
@@ -193,7 +193,7 @@ interface LoopContext {
   backend: string;
 }
 
-async function describeBackend(cluster: Cluster): Promise<string> {
+function describeBackend(cluster: Cluster): string {
   const info = cluster.info;
   const first = info[0];
   return first ? `${first.backend} (${first.backendReason})` : 'unknown';

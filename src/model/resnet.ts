@@ -155,42 +155,31 @@ export function initTensorTorch(spec: TensorSpec, seed: number, fcFanIn: number)
   return out;
 }
 
-/** torch layout -> tfjs layout (conv OIHW -> HWIO, fc [out,in] -> [in,out]). */
+/**
+ * Moves a tensor between torch and tfjs layouts (conv OIHW <-> HWIO, fc [out,in] <-> [in,out]);
+ * other kinds are the same in both.
+ */
+function convertLayout(spec: TensorSpec, data: Float32Array, toTf: boolean): Float32Array {
+  if (spec.kind !== 'conv' && spec.kind !== 'fc_weight') return data;
+  const [o, i, kh = 1, kw = 1] = spec.torchShape;
+  const out = new Float32Array(data.length);
+  for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+    const torchIdx = ((a * i + b) * kh + y) * kw + x;
+    const tfIdx = ((y * kw + x) * i + b) * o + a;
+    if (toTf) out[tfIdx] = data[torchIdx];
+    else out[torchIdx] = data[tfIdx];
+  }
+  return out;
+}
+
+/** torch layout -> tfjs layout. */
 export function torchToTf(spec: TensorSpec, data: Float32Array): Float32Array {
-  if (spec.kind === 'conv') {
-    const [o, i, kh, kw] = spec.torchShape;
-    const out = new Float32Array(data.length);
-    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
-      out[((y * kw + x) * i + b) * o + a] = data[((a * i + b) * kh + y) * kw + x];
-    }
-    return out;
-  }
-  if (spec.kind === 'fc_weight') {
-    const [o, i] = spec.torchShape;
-    const out = new Float32Array(data.length);
-    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) out[b * o + a] = data[a * i + b];
-    return out;
-  }
-  return data;
+  return convertLayout(spec, data, true);
 }
 
 /** tfjs layout -> torch layout. */
 export function tfToTorch(spec: TensorSpec, data: Float32Array): Float32Array {
-  if (spec.kind === 'conv') {
-    const [o, i, kh, kw] = spec.torchShape;
-    const out = new Float32Array(data.length);
-    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
-      out[((a * i + b) * kh + y) * kw + x] = data[((y * kw + x) * i + b) * o + a];
-    }
-    return out;
-  }
-  if (spec.kind === 'fc_weight') {
-    const [o, i] = spec.torchShape;
-    const out = new Float32Array(data.length);
-    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) out[a * i + b] = data[b * o + a];
-    return out;
-  }
-  return data;
+  return convertLayout(spec, data, false);
 }
 
 let modelCounter = 0;

@@ -41,6 +41,11 @@ function decode(file: string, key: string, dtype: string, buf: Buffer, count: nu
 
 /** Reads every tensor of a safetensors file as float32 (torch layout, as stored). */
 export function readSafetensors(file: string): Map<string, StTensor> {
+  return readSafetensorsFile(file).tensors;
+}
+
+/** The tensors of a safetensors file and its `__metadata__` strings. */
+export function readSafetensorsFile(file: string): { tensors: Map<string, StTensor>; metadata: Record<string, string> } {
   let buf: Buffer;
   try { buf = fs.readFileSync(file); } catch (e) { throw new GradiaInputError(file, `cannot read weights: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
   if (buf.length < 8) throw new GradiaInputError(file, 'not a safetensors file (shorter than its 8-byte header length)');
@@ -59,7 +64,7 @@ export function readSafetensors(file: string): Map<string, StTensor> {
     if (e - b !== count * size || e > data.length || b < 0) throw new GradiaInputError(file, `tensor '${key}' has data offsets [${b}, ${e}] that do not match its shape [${h.shape.join(', ')}] ${h.dtype}`);
     out.set(key, { dtype: h.dtype, shape: h.shape, data: decode(file, key, h.dtype, data.subarray(b, e), count) });
   }
-  return out;
+  return { tensors: out, metadata: (header.__metadata__ as unknown as Record<string, string> | undefined) ?? {} };
 }
 
 /** Writes tensors (F32, or I64 for integer-valued tensors) atomically: temp file, fsync, rename. */

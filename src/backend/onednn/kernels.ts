@@ -141,33 +141,37 @@ export function nativeKernels(addon: OnednnAddon, fallback: Fallback, backendNam
   add(Conv2D, (a) => conv(a, false));
   add(FusedConv2D, (a) => conv(a, true));
 
+  // Both conv gradients: the forward conv's geometry, or null where the native kernel does not apply.
+  type ConvGradAttrs = { strides: number | [number, number]; pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+    dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+  const convGradInfo = (xShape: number[], wShape: number[], dy: TensorInfo, at: ConvGradAttrs) => {
+    if (xShape.length !== 4 || at.dataFormat === 'NCHW') return null;
+    const c = backend_util.computeConv2DInfo(xShape as [number, number, number, number], wShape as [number, number, number, number], at.strides, 1, at.pad,
+      at.dimRoundingMode, false, backend_util.convertConv2DDataFormat(at.dataFormat));
+    return convConsistent(c) && size(dy.shape) === size(c.outShape) ? c : null;
+  };
+
   add(Conv2DBackpropInput, ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as Record<string, TensorInfo>;
-    const at = attrs as unknown as { inputShape: [number, number, number, number]; strides: number | [number, number];
-      pad: 'valid' | 'same' | number | backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+    const at = attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number] };
     const dyv = f32(backend, dy);
     const wv = f32(backend, filter);
-    if (!dyv || !wv || at.dataFormat === 'NCHW') return null;
-    const c = backend_util.computeConv2DInfo(at.inputShape, filter.shape as [number, number, number, number], at.strides, 1, at.pad,
-      at.dimRoundingMode, false, backend_util.convertConv2DDataFormat(at.dataFormat));
-    if (!convConsistent(c) || size(dy.shape) !== size(c.outShape)) return null;
+    const c = dyv && wv ? convGradInfo(at.inputShape, filter.shape, dy, at) : null;
+    if (!c) return null;
     const dx = empty(size(c.inShape));
-    addon.conv2dBackpropInput(dyv, wv, dx, convParams(c));
+    addon.conv2dBackpropInput(dyv!, wv!, dx, convParams(c));
     return out(backend, [...c.inShape], dx);
   });
 
   add(Conv2DBackpropFilter, ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as Record<string, TensorInfo>;
-    const at = attrs as unknown as { filterShape: [number, number, number, number]; strides: number | [number, number];
-      pad: 'valid' | 'same' | number | backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW'; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+    const at = attrs as unknown as ConvGradAttrs & { filterShape: [number, number, number, number] };
     const xv = f32(backend, x);
     const dyv = f32(backend, dy);
-    if (!xv || !dyv || x.shape.length !== 4 || at.dataFormat === 'NCHW') return null;
-    const c = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], at.filterShape, at.strides, 1, at.pad,
-      at.dimRoundingMode, false, backend_util.convertConv2DDataFormat(at.dataFormat));
-    if (!convConsistent(c) || size(dy.shape) !== size(c.outShape)) return null;
+    const c = xv && dyv ? convGradInfo(x.shape, at.filterShape, dy, at) : null;
+    if (!c) return null;
     const dw = empty(size(at.filterShape));
-    addon.conv2dBackpropFilter(xv, dyv, dw, convParams(c));
+    addon.conv2dBackpropFilter(xv!, dyv!, dw, convParams(c));
     return out(backend, [...at.filterShape], dw);
   });
 
