@@ -3,6 +3,7 @@
 // finite differences, no NaN, no tensor leaks.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { tf } from '../src/backend/tf.js';
+import { registerOnednnBackend } from '../src/backend/onednn/index.js';
 import {
   createModel, disposeModel, forward, computeGradients, evaluateBatch, readParams, writeParams, readBuffers,
   writeBuffers, paramLayout, bufferLayout, gradCamClosed, gradCamAutodiff, head, features, minMaxNormalise, tensorSpecs,
@@ -62,7 +63,11 @@ describe('architecture', () => {
   });
 });
 
-for (const backend of ['cpu', 'wasm']) {
+// onednn joins when its addon is built (CI builds it; tests/onednn_fallback covers its absence)
+const coreBackends = ['cpu', 'wasm'];
+if ((await registerOnednnBackend()).ok) coreBackends.push('onednn');
+
+for (const backend of coreBackends) {
   describe(`model core on ${backend}`, () => {
     let model: Model;
     beforeAll(async () => {
@@ -132,6 +137,13 @@ for (const backend of ['cpu', 'wasm']) {
       expect(readBuffers(mm)).toEqual(buf); // frozen: running stats untouched
       const split = computeGradients(mm, [sliceBatch(b, 0, 4), sliceBatch(b, 4, 8)], norm, opts);
       expect(maxRel(split.grads, whole.grads)).toBeLessThan(1e-5);
+      // a reused output array (here dirty, with room to spare) gets exactly the same gradients, in place
+      const out = new Float32Array(whole.grads.length + 3).fill(7);
+      const reused = computeGradients(mm, [sliceBatch(b, 0, 4), sliceBatch(b, 4, 8)], norm, opts, out);
+      expect(reused.grads.buffer).toBe(out.buffer);
+      expect(reused.grads).toEqual(split.grads);
+      expect(Array.from(out.subarray(whole.grads.length))).toEqual([7, 7, 7]);
+      expect(() => computeGradients(mm, [b], norm, opts, new Float32Array(10))).toThrow(RangeError);
       expect(split.n).toBe(8);
       expect(split.nAtt).toBe(6);
       expect(whole.attLossSum).toBeGreaterThan(0);

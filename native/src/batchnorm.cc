@@ -1,5 +1,6 @@
 // Batch norm over the leading axes of a [rows, C] view of an NHWC tensor (training statistics,
 // apply, backward) and the ReLU gradient, as OpenMP loops with double accumulators.
+#include <algorithm>
 #include <cmath>
 
 #include "common.h"
@@ -10,7 +11,10 @@ namespace {
 
 constexpr int64_t kParMin = 1 << 15;
 
-// Column sums over rows of f(row, c) using per-thread partials; out[c] = sum.
+constexpr int64_t kRowBlock = 64;
+
+// Column sums over rows: f(r0, r1, acc) adds rows [r0, r1) into nOut*C float accumulators; blocks of
+// kRowBlock rows are summed in float (vectorisable) and the block sums in double, per thread.
 template <typename F>
 void colSums(int64_t rows, int64_t C, double* out, int nOut, F f) {
   int T = rows * C >= kParMin ? threads() : 1;
@@ -21,7 +25,12 @@ void colSums(int64_t rows, int64_t C, double* out, int nOut, F f) {
     int nt = omp_get_num_threads();
     int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
     double* acc = part.data() + static_cast<size_t>(t) * C * nOut;
-    for (int64_t r = r0; r < r1; r++) f(r, acc);
+    std::vector<float> block(static_cast<size_t>(C) * nOut);
+    for (int64_t b = r0; b < r1; b += kRowBlock) {
+      std::fill(block.begin(), block.end(), 0.f);
+      f(b, std::min(r1, b + kRowBlock), block.data());
+      for (int64_t i = 0; i < C * nOut; i++) acc[i] += block[i];
+    }
   }
   for (int64_t i = 0; i < C * nOut; i++) {
     double s = 0;
@@ -44,12 +53,15 @@ Napi::Value BnStats(const Napi::CallbackInfo& info) {
   std::vector<double> sq(2 * C);
   std::vector<float> shift(x, x + C);
   const float* sh = shift.data();
-  colSums(rows, C, sq.data(), 2, [&](int64_t r, double* acc) {
-    const float* p = x + r * C;
-    for (int64_t c = 0; c < C; c++) {
-      double d = static_cast<double>(p[c]) - sh[c];
-      acc[c] += d;
-      acc[C + c] += d * d;
+  colSums(rows, C, sq.data(), 2, [&](int64_t r0, int64_t r1, float* __restrict acc) {
+    float* __restrict acc2 = acc + C;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* __restrict p = x + r * C;
+      for (int64_t c = 0; c < C; c++) {
+        float d = p[c] - sh[c];
+        acc[c] += d;
+        acc2[c] += d * d;
+      }
     }
   });
   const double n = static_cast<double>(rows);
@@ -122,20 +134,23 @@ Napi::Value BnBackward(const Napi::CallbackInfo& info) {
   // sums[c] = sum dy, sums[C + c] = sum dy * (x - mean)
   std::vector<double> sums(2 * C);
   const float* pm = mean;
-  colSums(rows, C, sums.data(), 2, [&](int64_t r, double* acc) {
-    const float* g = dy + r * C;
-    const float* p = x + r * C;
-    if (mask) {
-      const float* q = mask + r * C;
-      for (int64_t c = 0; c < C; c++) {
-        float gc = q[c] > 0.f ? g[c] : 0.f;
-        acc[c] += gc;
-        acc[C + c] += static_cast<double>(gc) * (p[c] - pm[c]);
-      }
-    } else {
-      for (int64_t c = 0; c < C; c++) {
-        acc[c] += g[c];
-        acc[C + c] += static_cast<double>(g[c]) * (p[c] - pm[c]);
+  colSums(rows, C, sums.data(), 2, [&](int64_t r0, int64_t r1, float* __restrict acc) {
+    float* __restrict acc2 = acc + C;
+    for (int64_t r = r0; r < r1; r++) {
+      const float* __restrict g = dy + r * C;
+      const float* __restrict p = x + r * C;
+      if (mask) {
+        const float* __restrict q = mask + r * C;
+        for (int64_t c = 0; c < C; c++) {
+          float gc = q[c] > 0.f ? g[c] : 0.f;  // branch-free select: the mask is random, a branch mispredicts
+          acc[c] += gc;
+          acc2[c] += gc * (p[c] - pm[c]);
+        }
+      } else {
+        for (int64_t c = 0; c < C; c++) {
+          acc[c] += g[c];
+          acc2[c] += g[c] * (p[c] - pm[c]);
+        }
       }
     }
   });

@@ -1,5 +1,6 @@
 // Gradient accumulation over micro-batches and batched evaluation.
 import { tf } from '../backend/tf.js';
+import { readTensorInto } from '../backend/read_into.js';
 import { withWasmMemoryHint } from '../backend/select.js';
 import { GradiaInputError } from '../util/errors.js';
 import { paramLayout } from './flat.js';
@@ -22,10 +23,14 @@ function checkBatch(b: TrainBatch): void {
  * globally normalised GRADIA loss (see losses.ts) into one flat Float32Array in parameter
  * order. BN running buffers are updated once per micro-batch, as torch would for that
  * micro-batch. Summing the results over workers gives the whole batch's gradient.
+ * `out` (at least as long as the flat parameters) receives the gradients instead of a fresh array:
+ * a step's 4-100 MB of new memory costs page faults and garbage collection every step.
  */
-export function computeGradients(model: Model, microBatches: TrainBatch[], norm: Normaliser, opts: GradOptions): GradResult {
+export function computeGradients(model: Model, microBatches: TrainBatch[], norm: Normaliser, opts: GradOptions, out?: Float32Array): GradResult {
   const layout = paramLayout(model);
-  const grads = new Float32Array(layout.total);
+  if (out && out.length < layout.total) throw new RangeError(`computeGradients: out holds ${out.length} values, the parameters ${layout.total}`);
+  const grads = out ? out.subarray(0, layout.total) : new Float32Array(layout.total);
+  const written = new Uint8Array(layout.names.length);
   const vars = [...model.params.values()];
   const idx = new Map<string, number>();
   layout.names.forEach((name, i) => idx.set(model.params.get(name)!.name, i));
@@ -51,9 +56,8 @@ export function computeGradients(model: Model, microBatches: TrainBatch[], norm:
         for (const [vname, g] of Object.entries(r.grads)) {
           const i = idx.get(vname);
           if (i !== undefined) {
-            const d = g.dataSync();
-            const o = layout.offsets[i];
-            for (let j = 0; j < d.length; j++) grads[o + j] += d[j];
+            readTensorInto(g, grads, layout.offsets[i], written[i] === 1);
+            written[i] = 1;
           }
           g.dispose();
         }
@@ -67,6 +71,10 @@ export function computeGradients(model: Model, microBatches: TrainBatch[], norm:
     }, `a training micro-batch of ${mb.n}`);
     n += mb.n;
     for (let i = 0; i < mb.n; i++) if (mb.attWeight[i] > 0) nAtt++;
+  }
+  if (out) {
+    // a parameter without gradient (none of its outputs reached the loss) gets zeros, as in a fresh array
+    layout.names.forEach((_, i) => { if (!written[i]) grads.fill(0, layout.offsets[i], layout.offsets[i] + layout.sizes[i]); });
   }
   return { grads, taskLossSum, attLossSum, n, nAtt };
 }

@@ -28,6 +28,8 @@ export class Replica {
   private readonly B: number;
   /** Indices (in the flat buffer vector) of num_batches_tracked entries. */
   private readonly counterIdx: number[];
+  /** The step's collective vector, reused every step: [gradients | BN buffers | active] (see trainStep). */
+  private stepVec: Float32Array | null = null;
 
   private constructor(
     private readonly config: ReplicaConfig,
@@ -123,22 +125,23 @@ export class Replica {
     setPhase('compute');
     const opts: GradOptions = { attentionWeight: this.config.attentionWeight, cam: this.config.camMode, freezeBn: Boolean(this.config.freezeBn) };
     const mbs = n ? this.buildMicroBatches(samples, images, mbSize) : [];
+    const syncBn = !this.config.freezeBn && this.world > 1;
+    const vecLength = syncBn ? this.P + this.B + 1 : this.P;
+    if (this.stepVec?.length !== vecLength) this.stepVec = new Float32Array(vecLength);
+    const vec = this.stepVec;
     const g = n === 0
-      ? { grads: new Float32Array(this.P), taskLossSum: 0, attLossSum: 0, n: 0, nAtt: 0 }
-      : computeGradients(this.model, mbs, req.norm, opts);
+      ? { grads: vec.subarray(0, this.P).fill(0), taskLossSum: 0, attLossSum: 0, n: 0, nAtt: 0 }
+      : computeGradients(this.model, mbs, req.norm, opts, vec.subarray(0, this.P));
     const t2 = now();
     this.fault(req.step);
 
-    // One collective: [gradients | BN buffers (x active) | active]. Replicas that saw no
-    // sample this step do not count in the BN average.
+    // One collective: [gradients | BN buffers (x active) | active], the gradients written in place
+    // above. Replicas that saw no sample this step do not count in the BN average.
     setPhase('allReduce');
-    const syncBn = !this.config.freezeBn && this.world > 1;
-    // (one worker: the ring is a no-op, so the gradient vector itself goes through it)
-    const vec = syncBn ? new Float32Array(this.P + this.B + 1) : g.grads;
     if (syncBn) {
-      vec.set(g.grads, 0);
       const active = n > 0 ? 1 : 0;
       if (active) vec.set(readBuffers(this.model), this.P);
+      else vec.fill(0, this.P, this.P + this.B);
       vec[this.P + this.B] = active;
     }
     const stats = await this.ring.allReduce(vec);

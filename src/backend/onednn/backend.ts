@@ -9,6 +9,7 @@
 // array). Buffers allocated elsewhere (user arrays, tfjs's own kernels) are never pooled.
 import type { DataId, DataType, BackendValues } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { addInto } from '../read_into.js';
 
 export class OnednnBackend extends MathBackendCPU {
   private readonly pool = new Map<number, Float32Array[]>();
@@ -86,6 +87,17 @@ export class OnednnBackend extends MathBackendCPU {
     const buf = (v as { buffer?: unknown }).buffer;
     if (buf instanceof ArrayBuffer) this.escaped.add(buf);
     return v;
+  }
+
+  /**
+   * Copies a float32 tensor's values into dst at offset (or adds them when `add`) without handing
+   * its buffer out of the backend, so the buffer can still return to the pool (dataSync cannot).
+   */
+  copyValuesInto(dataId: DataId, dst: Float32Array, offset: number, add: boolean): void {
+    const v = super.readSync(dataId);
+    if (!(v instanceof Float32Array)) throw new TypeError('copyValuesInto: the tensor is not float32');
+    if (add) addInto(dst, v, offset);
+    else dst.set(v, offset);
   }
 
   override disposeData(dataId: DataId, force = false): boolean {
