@@ -63,8 +63,9 @@ async function trainRate(backend: string, arch: ArchName, size: number, batch: n
   const mbs = split(b, micro);
   const norm = { globalBatch: b.n, globalAttCount: Array.from(b.attWeight).filter((w) => w > 0).length };
   const adam = createAdamState(readParams(model).length);
+  const gradVec = new Float32Array(readParams(model).length); // reused every step, as a replica does
   const step = () => {
-    const g = computeGradients(model, mbs, norm, { attentionWeight: 1, cam: 'closed' });
+    const g = computeGradients(model, mbs, norm, { attentionWeight: 1, cam: 'closed' }, gradVec);
     const p = readParams(model);
     // the optimizer update: native on onednn (bit-identical to adamStep), the JS loop elsewhere
     if (backend === 'onednn') onednnAdamStep(p, g.grads, adam, ADAM_DEFAULTS);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { normaliseArgv } from '../src/cli/argv.js';
+import { runtimeFrom } from '../src/cli/runtime_options.js';
+import { DEFAULT_DECODE_CACHE_MB } from '../src/data/pipeline.js';
 
 describe('normaliseArgv', () => {
   it('defaults to train when no subcommand is given', () => {
@@ -18,5 +20,15 @@ describe('normaliseArgv', () => {
   it('keeps explicit subcommands and help untouched', () => {
     expect(normaliseArgv(['predict', '--arch', 'resnet50'])).toEqual(['predict', '--arch', 'resnet50']);
     expect(normaliseArgv(['--help'])).toEqual(['--help']);
+  });
+});
+
+describe('runtime options', () => {
+  it('--decode-cache-mb becomes the replicas\' cache cap in bytes; negative is refused', async () => {
+    const base = { backend: 'cpu', workers: 1, loaderThreads: 1, stepTimeout: 60 };
+    expect((await runtimeFrom({ ...base, decodeCacheMb: 1.5 })).decodeCacheBytes).toBe(1.5 * 2 ** 20);
+    expect((await runtimeFrom({ ...base, decodeCacheMb: 0 })).decodeCacheBytes).toBe(0);
+    expect((await runtimeFrom(base)).decodeCacheBytes).toBe(DEFAULT_DECODE_CACHE_MB * 2 ** 20);
+    await expect(runtimeFrom({ ...base, decodeCacheMb: -1 })).rejects.toThrow(/--decode-cache-mb must be 0 or more, got -1/);
   });
 });

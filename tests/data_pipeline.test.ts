@@ -79,10 +79,38 @@ describe('ImagePipeline', () => {
       await Promise.all([pp.load([p, p], [false, true]), pp.load([p], [false])]);
       await pp.load([p], [true]);
       expect(pp.decodedFiles).toBe(1);
-      expect(pp.cacheStats).toEqual({ images: 1, bytes: 8 * 8 * 3 });
+      expect(pp.cacheStats).toEqual({ images: 1, bytes: 8 * 8 * 3, capBytes: 2048 * 2 ** 20, evictions: 0 });
       expect(pp.queueDepth).toBe(0);
     } finally {
       await pp.close();
+    }
+  });
+  test('the decode cache keeps at most its byte cap, dropping the least recently used image', async () => {
+    const files = await Promise.all([1, 2, 3].map((v) => writeRaw(`lru${v}.png`, new Uint8Array(8 * 8 * 3).fill(40 * v), 8, 8)));
+    const [a, b, c] = files;
+    const per = 4 * 4 * 3;
+    const pp = await ImagePipeline.create({ threads: 1, size: 4, cacheBytes: 2 * per });
+    const none = await ImagePipeline.create({ threads: 1, size: 4, cacheBytes: 0 });
+    try {
+      const first = await pp.load([a, b], [false, false]);
+      await pp.load([a], [false]); // a is now the most recently used: b goes first
+      await pp.load([c], [false]);
+      expect(pp.cacheStats).toEqual({ images: 2, bytes: 2 * per, capBytes: 2 * per, evictions: 1 });
+      expect(pp.decodedFiles).toBe(3);
+      await pp.load([a, c], [false, false]); // both cached
+      expect(pp.decodedFiles).toBe(3);
+      const again = await pp.load([a, b], [false, false]); // b decoded again, c dropped
+      expect(pp.decodedFiles).toBe(4);
+      expect(pp.cacheStats.evictions).toBe(2);
+      expect(Array.from(again)).toEqual(Array.from(first));
+      // no cache: every load decodes, results unchanged
+      expect(Array.from(await none.load([a, b], [false, false]))).toEqual(Array.from(first));
+      await none.load([a], [false]);
+      expect(none.decodedFiles).toBe(3);
+      expect(none.cacheStats).toEqual({ images: 0, bytes: 0, capBytes: 0, evictions: 0 });
+    } finally {
+      await pp.close();
+      await none.close();
     }
   });
   test('grey and RGBA images become RGB (alpha dropped, as PIL convert("RGB"))', async () => {

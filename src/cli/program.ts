@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { normaliseArgv } from './argv.js';
 import { GradiaInputError } from '../util/errors.js';
 import { MAKE_DATA_DEFAULTS } from '../data/generator.js';
+import { DEFAULT_DECODE_CACHE_MB } from '../data/pipeline.js';
 
 const BACKENDS = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'];
 const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'tiny18', 'tiny50'];
@@ -25,6 +26,7 @@ function addRuntimeOptions(cmd: Command): Command {
     .option('--processes', 'run CPU replicas as worker processes instead of threads')
     .option('--threads <n>', 'native compute threads per replica (oneDNN; default: cores / workers)', int('--threads'))
     .option('-j, --loader-threads <n>', 'image decoding threads per replica (the original -j)', int('-j'), 2)
+    .option('--decode-cache-mb <n>', 'decoded images kept per replica, MiB (least recently used dropped beyond; 0: none)', num('--decode-cache-mb'), DEFAULT_DECODE_CACHE_MB)
     .option('--step-timeout <s>', 'seconds before a silent worker fails the step', num('--step-timeout'), 600)
     .option('--json', 'machine-readable results on the last line of stdout');
 }

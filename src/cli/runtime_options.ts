@@ -2,6 +2,8 @@ import { backendUsesAllCores, type BackendRequest } from '../backend/select.js';
 import { defaultWorkerCount, parseGpuList, type Placement } from '../coordinator/placement.js';
 import type { RuntimeConfig } from '../coordinator/train.js';
 import type { ReplicaConfig } from '../worker/types.js';
+import { DEFAULT_DECODE_CACHE_MB } from '../data/pipeline.js';
+import { GradiaInputError } from '../util/errors.js';
 
 /** The options every command that runs replicas shares (see addRuntimeOptions). */
 export interface RuntimeFlags {
@@ -10,6 +12,8 @@ export interface RuntimeFlags {
   workers?: number;
   processes?: boolean;
   loaderThreads: number;
+  /** decode cache per replica, MiB (default DEFAULT_DECODE_CACHE_MB) */
+  decodeCacheMb?: number;
   threads?: number;
   stepTimeout: number;
 }
@@ -30,12 +34,19 @@ export async function placementFrom(flags: RuntimeFlags): Promise<Placement> {
   return flags.processes ? { kind: 'processes', n } : { kind: 'threads', n };
 }
 
+function decodeCacheBytes(mb: number | undefined): number {
+  const v = mb ?? DEFAULT_DECODE_CACHE_MB;
+  if (!(v >= 0)) throw new GradiaInputError(null, `--decode-cache-mb must be 0 or more, got ${v}`);
+  return Math.floor(v * 2 ** 20);
+}
+
 export async function runtimeFrom(flags: RuntimeFlags): Promise<RuntimeConfig> {
   const placement = await placementFrom(flags);
   return {
     backend: (placement.kind === 'gpus' ? 'tensorflow' : flags.backend) as ReplicaConfig['backend'],
     placement,
     loaderThreads: Math.max(1, flags.loaderThreads),
+    decodeCacheBytes: decodeCacheBytes(flags.decodeCacheMb),
     threads: flags.threads ? Math.max(1, flags.threads) : defaultThreads(placement.kind === 'gpus' ? 1 : placement.n),
     stepTimeoutS: flags.stepTimeout,
   };

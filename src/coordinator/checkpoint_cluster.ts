@@ -24,6 +24,7 @@ export async function openCheckpointCluster(runtime: RuntimeConfig, modelDir: st
       camMode: 'closed',
       microBatch: Math.max(1, evalBatch),
       pipelineThreads: runtime.loaderThreads,
+      decodeCacheBytes: runtime.decodeCacheBytes,
       threads: runtime.threads,
       originalFlipBug: false,
     },

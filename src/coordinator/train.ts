@@ -21,6 +21,8 @@ export interface RuntimeConfig {
   backend: ReplicaConfig['backend'];
   placement: Placement;
   loaderThreads: number;
+  /** Decoded images each replica keeps, in bytes (unset: the pipeline's default). */
+  decodeCacheBytes?: number;
   /** Native compute threads per replica (oneDNN). */
   threads: number;
   stepTimeoutS: number;
@@ -127,6 +129,7 @@ export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
     camMode: cfg.camMode,
     microBatch: cfg.microBatch,
     pipelineThreads: cfg.loaderThreads,
+    decodeCacheBytes: cfg.decodeCacheBytes,
     threads: cfg.threads,
     originalFlipBug: cfg.originalFlipBug,
     freezeBn: cfg.freezeBn,

@@ -10,8 +10,8 @@ export interface ImageLoader {
   close(): Promise<void>;
 }
 
-export async function openImageLoader(opts: { size: number; threads: number }): Promise<ImageLoader> {
+export async function openImageLoader(opts: { size: number; threads: number; cacheBytes?: number }): Promise<ImageLoader> {
   // Each worker keeps its own pool; at least one thread (0 would mean "all cores" there,
   // and every worker asking for all cores oversubscribes the machine).
-  return ImagePipeline.create({ size: opts.size, threads: Math.max(1, opts.threads) });
+  return ImagePipeline.create({ size: opts.size, threads: Math.max(1, opts.threads), cacheBytes: opts.cacheBytes });
 }

@@ -61,7 +61,7 @@ export class Replica {
     const model = createModel(checkArch(config.arch), config.numClasses, config.seed);
     const fcReinitialised = config.weights ? loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed }).fcReinitialised : false;
     const params = readParams(model);
-    const loader = await openImageLoader({ size: config.inputSize, threads: config.pipelineThreads });
+    const loader = await openImageLoader({ size: config.inputSize, threads: config.pipelineThreads, cacheBytes: config.decodeCacheBytes });
     return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend, fcReinitialised);
   }
 

@@ -25,6 +25,8 @@ export interface ReplicaConfig {
   threads?: number;
   /** Threads of each worker's image pipeline (sharp in piscina). */
   pipelineThreads: number;
+  /** Cap on each worker's decoded-image cache, bytes (unset: the pipeline's default). */
+  decodeCacheBytes?: number;
   /** Reproduce the original's bug: flip images but not their attention maps. */
   originalFlipBug: boolean;
   /** Batch norm in eval mode while training (running stats used, never updated). */
