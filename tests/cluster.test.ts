@@ -7,7 +7,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceAllReduce } from '../src/comm/ring.js';
 import { startCluster, WorkerFailedError, type Cluster, type ReplicaConfig, type ShardSample } from '../src/coordinator/cluster.js';
-import { validateGpus, parseGpuList } from '../src/coordinator/placement.js';
+import { autoGpus, validateGpus, parseGpuList } from '../src/coordinator/placement.js';
+import { placementFrom } from '../src/cli/runtime_options.js';
 import { evalShards, planEpoch } from '../src/coordinator/sharder.js';
 import { GradiaInputError } from '../src/util/errors.js';
 import { compiledEntry } from '../src/util/paths.js';
@@ -334,6 +335,30 @@ describe('placement', () => {
     expect(() => parseGpuList('1,1')).toThrow(/listed twice/);
     // on this machine (no tfjs-node-gpu): startCluster refuses before starting workers
     await expect(startCluster({ placement: { kind: 'gpus', ids: [0] }, replica: base, gpuProbe: probe(false, []) })).rejects.toThrow(GradiaInputError);
+  });
+
+  it('without --gpus/--workers the same command uses every GPU when tfjs-node-gpu is installed, else CPU workers', async () => {
+    const probe = (installed: boolean, ids: number[] | { error: string }) => ({ gpuBackendInstalled: () => installed, listGpus: () => ids });
+    expect(autoGpus(probe(true, [0, 1]), {})).toEqual([0, 1]);
+    expect(autoGpus(probe(false, [0, 1]), {})).toEqual([]);
+    expect(autoGpus(probe(true, { error: 'nvidia-smi was not found' }), {})).toEqual([]);
+    expect(autoGpus(probe(true, [0, 1, 2]), { CUDA_VISIBLE_DEVICES: '2,0' })).toEqual([2, 0]);
+    expect(autoGpus(probe(true, [0, 1]), { CUDA_VISIBLE_DEVICES: '' })).toEqual([]);
+    expect(autoGpus(probe(true, [0, 1]), { CUDA_VISIBLE_DEVICES: 'GPU-8a2c' })).toEqual([]);
+    const lines: string[] = [];
+    const log = (l: string) => lines.push(l);
+    const flags = { backend: 'auto', loaderThreads: 1, stepTimeout: 60 };
+    expect(await placementFrom(flags, probe(true, [0, 1]), log)).toEqual({ kind: 'gpus', ids: [0, 1] });
+    expect(lines).toEqual(['gradia-dist: using GPUs 0, 1 (tfjs-node-gpu is installed), one worker process each; --workers N trains on CPU instead']);
+    // a single GPU: the same code with one replica
+    expect(await placementFrom(flags, probe(true, [0]), log)).toEqual({ kind: 'gpus', ids: [0] });
+    // explicit CPU choices win; no GPU backend or no GPU: CPU workers
+    expect((await placementFrom({ ...flags, workers: 2 }, probe(true, [0, 1]), log)).kind).toBe('threads');
+    expect((await placementFrom({ ...flags, processes: true }, probe(true, [0, 1]), log)).kind).toBe('processes');
+    expect((await placementFrom({ ...flags, backend: 'wasm' }, probe(true, [0, 1]), log)).kind).toBe('threads');
+    expect((await placementFrom(flags, probe(false, [0, 1]), log)).kind).toBe('threads');
+    expect((await placementFrom(flags, probe(true, []), log)).kind).toBe('threads');
+    expect(lines.length).toBe(2);
   });
 
   it('gpus placement: one process per GPU with CUDA_VISIBLE_DEVICES, ring between them, tensorflow backend', async () => {

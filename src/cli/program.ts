@@ -21,7 +21,7 @@ const num = (name: string) => (v: string): number => {
 function addRuntimeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
-    .option('--gpus <ids>', 'comma-separated GPU ids: one worker process per GPU (CUDA_VISIBLE_DEVICES)')
+    .option('--gpus <ids>', 'comma-separated GPU ids: one worker process per GPU (CUDA_VISIBLE_DEVICES; default: every GPU when tfjs-node-gpu is installed and no --workers/--processes)')
     .option('--workers <n>', 'CPU replicas when no --gpus (default: 1 using every core on oneDNN/libtensorflow, else one per core)', int('--workers'))
     .option('--processes', 'run CPU replicas as worker processes instead of threads')
     .option('--threads <n>', 'native compute threads per replica (oneDNN; default: cores / workers)', int('--threads'))

@@ -1,5 +1,5 @@
 import { backendUsesAllCores, type BackendRequest } from '../backend/select.js';
-import { defaultWorkerCount, parseGpuList, type Placement } from '../coordinator/placement.js';
+import { autoGpus, defaultWorkerCount, parseGpuList, systemGpuProbe, type GpuProbe, type Placement } from '../coordinator/placement.js';
 import type { RuntimeConfig } from '../coordinator/train.js';
 import type { ReplicaConfig } from '../worker/types.js';
 import { DEFAULT_DECODE_CACHE_MB } from '../data/pipeline.js';
@@ -25,11 +25,20 @@ export function defaultThreads(replicasHere: number): number {
 
 /**
  * --gpus 0,1 -> one process per GPU; --processes -> CPU worker processes; else threads.
+ * With none of --gpus / --workers / --processes, the same command uses every GPU of the machine
+ * when tfjs-node-gpu is installed (see autoGpus), and CPU workers otherwise.
  * Default CPU replicas: one per core on WASM / pure JS, one using every core on a native
  * multi-threaded backend (oneDNN, libtensorflow), whichever bench/onednn_cluster.ts showed faster.
  */
-export async function placementFrom(flags: RuntimeFlags): Promise<Placement> {
+export async function placementFrom(flags: RuntimeFlags, probe: GpuProbe = systemGpuProbe, log: (line: string) => void = (l) => console.error(l)): Promise<Placement> {
   if (flags.gpus !== undefined) return { kind: 'gpus', ids: parseGpuList(flags.gpus) };
+  if (flags.workers === undefined && !flags.processes && (flags.backend === 'auto' || flags.backend === 'tensorflow')) {
+    const ids = autoGpus(probe);
+    if (ids.length > 0) {
+      log(`gradia-dist: using GPU${ids.length > 1 ? 's' : ''} ${ids.join(', ')} (tfjs-node-gpu is installed), one worker process each; --workers N trains on CPU instead`);
+      return { kind: 'gpus', ids };
+    }
+  }
   const n = Math.max(1, flags.workers ?? (await backendUsesAllCores(flags.backend as BackendRequest) ? 1 : defaultWorkerCount()));
   return flags.processes ? { kind: 'processes', n } : { kind: 'threads', n };
 }

@@ -84,6 +84,25 @@ export function validateGpus(ids: number[], probe: GpuProbe = systemGpuProbe): v
   }
 }
 
+/**
+ * The GPUs a run without --gpus / --workers should use: every GPU the driver lists (limited to
+ * CUDA_VISIBLE_DEVICES when that holds plain ids), when tfjs-node-gpu is installed; else [] (CPU
+ * workers). Never throws: a machine whose GPUs cannot be listed simply trains on CPU.
+ */
+export function autoGpus(probe: GpuProbe = systemGpuProbe, env: NodeJS.ProcessEnv = process.env): number[] {
+  if (!probe.gpuBackendInstalled()) return [];
+  const visible = env.CUDA_VISIBLE_DEVICES;
+  if (visible !== undefined && visible.trim() === '') return []; // CUDA's own "no GPU"
+  const have = probe.listGpus();
+  if (!Array.isArray(have)) return [];
+  if (visible === undefined) return have;
+  const ids = visible.split(',').map((s) => s.trim());
+  // UUIDs or MIG names cannot be mapped to driver indices: no per-GPU processes then; the one
+  // default worker's tfjs-node-gpu still sees exactly the devices CUDA_VISIBLE_DEVICES names
+  if (!ids.every((s) => /^\d+$/.test(s))) return [];
+  return ids.map(Number).filter((id) => have.includes(id));
+}
+
 /** Checks a placement's shape (counts, ids) and, for gpus, the machine. */
 export function validatePlacement(p: Placement, probe: GpuProbe = systemGpuProbe): void {
   if (p.kind === 'gpus') return validateGpus(p.ids, probe);
