@@ -1,4 +1,6 @@
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
@@ -93,6 +95,35 @@ async function runRing(links: { next: Link; prev: Link }[] | null, inputs: Float
   rings.forEach((ring) => ring.close());
   return data;
 }
+
+describe('socket framing', () => {
+  // A stand-in socket: the link only listens for data/error/close and writes.
+  function fakeSocket(): { socket: net.Socket; written: Buffer[]; emitter: EventEmitter } {
+    const emitter = new EventEmitter();
+    const written: Buffer[] = [];
+    const socket = Object.assign(emitter, {
+      setNoDelay: () => socket, cork: () => undefined, uncork: () => undefined, destroy: () => socket,
+      write: (b: Uint8Array) => { written.push(Buffer.from(b)); return true; },
+    }) as unknown as net.Socket;
+    return { socket, written, emitter };
+  }
+
+  it('frames arrive whole and in order however the byte stream is split, empty frames included', async () => {
+    const frames = [Uint8Array.from([1, 2, 3, 4, 5]), new Uint8Array(0), Uint8Array.from({ length: 300 }, (_, i) => i % 251), Uint8Array.from([9]), new Uint8Array(0)];
+    const tx = fakeSocket();
+    const sender = new SocketLink(tx.socket, 'tx');
+    frames.forEach((f) => sender.send(f));
+    const wire = Buffer.concat(tx.written);
+    expect(wire.length).toBe(frames.reduce((n, f) => n + 4 + f.length, 0));
+    expect(sender.bytesSent).toBe(wire.length);
+    for (const step of [1, 2, 3, 7, 64, wire.length]) {
+      const rx = fakeSocket();
+      const receiver = new SocketLink(rx.socket, 'rx');
+      for (let at = 0; at < wire.length; at += step) rx.emitter.emit('data', wire.subarray(at, at + step));
+      for (const f of frames) expect(Array.from(await receiver.recv()), `chunks of ${step}`).toEqual(Array.from(f));
+    }
+  });
+});
 
 describe('ring all-reduce', () => {
   it('R=1 is a no-op', async () => {

@@ -80,9 +80,12 @@ export class PortLink extends QueuedLink {
 
 /** A link over a stream socket: each frame is a 4-byte little-endian length + the bytes. */
 export class SocketLink extends QueuedLink {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private need = -1;
+  /** the 4-byte length prefix being read (it may arrive split across chunks) */
+  private readonly header = new Uint8Array(4);
+  private headerFill = 0;
+  /** the frame being filled: each byte is copied once, from the socket's chunk into it */
+  private frame: Uint8Array | null = null;
+  private frameFill = 0;
 
   constructor(private readonly socket: net.Socket, name: string) {
     super(name);
@@ -92,30 +95,29 @@ export class SocketLink extends QueuedLink {
     socket.on('close', () => this.fail(new Error(`${this.name}: the peer closed the connection (worker gone?)`)));
   }
 
-  private take(n: number): Buffer {
-    // Concatenate only what is needed; keep the rest.
-    const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-    const head = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.pending = rest.length ? [rest] : [];
-    this.pendingBytes = rest.length;
-    return head;
-  }
-
   private onData(d: Buffer): void {
-    this.pending.push(d);
-    this.pendingBytes += d.length;
-    for (;;) {
-      if (this.need < 0) {
-        if (this.pendingBytes < 4) return;
-        this.need = this.take(4).readUInt32LE(0);
+    let at = 0;
+    while (at < d.length) {
+      if (!this.frame) {
+        const n = Math.min(4 - this.headerFill, d.length - at);
+        this.header.set(d.subarray(at, at + n), this.headerFill);
+        this.headerFill += n;
+        at += n;
+        if (this.headerFill < 4) return;
+        this.headerFill = 0;
+        // the frame owns its memory (the socket's chunks get reused)
+        this.frame = new Uint8Array(new DataView(this.header.buffer).getUint32(0, true));
+        this.frameFill = 0; // (an empty frame completes just below, in this same pass)
       }
-      if (this.pendingBytes < this.need) return;
-      // Copy out so the frame owns its memory (the socket's buffers get reused).
-      const frame = new Uint8Array(this.need);
-      frame.set(this.take(this.need));
-      this.need = -1;
-      this.deliver(frame);
+      const n = Math.min(this.frame.length - this.frameFill, d.length - at);
+      this.frame.set(d.subarray(at, at + n), this.frameFill);
+      this.frameFill += n;
+      at += n;
+      if (this.frameFill === this.frame.length) {
+        const done = this.frame;
+        this.frame = null;
+        this.deliver(done);
+      }
     }
   }
 
@@ -123,8 +125,10 @@ export class SocketLink extends QueuedLink {
     const header = Buffer.allocUnsafe(4);
     header.writeUInt32LE(frame.byteLength, 0);
     this.bytesSent += frame.byteLength + 4;
+    this.socket.cork(); // header and frame leave in one write
     this.socket.write(header);
     this.socket.write(frame);
+    this.socket.uncork();
   }
 
   close(): void {
