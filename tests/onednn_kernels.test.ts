@@ -7,6 +7,7 @@ import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend, setOnednnThreads, kernelStats, onednnInfo } from '../src/backend/onednn/index.js';
 import { onednnBatchNormTrain, onednnRelu, onednnOpsActive, onednnAdamStep, onednnAddRelu } from '../src/backend/onednn/ops.js';
 import { adamStepJs, createAdamState, ADAM_DEFAULTS } from '../src/model/adam.js';
+import { readTensorInto } from '../src/backend/read_into.js';
 
 const info = onednnInfo();
 if (!info.available) console.warn(`onednn kernel tests skipped: ${info.reason}`);
@@ -401,6 +402,30 @@ describe.skipIf(!info.available)('onednn kernels vs cpu', () => {
     for (let i = 0; i < 3; i++) tf.tidy(() => tf.sqrt(tf.abs(tf.neg(x))));
     expect(maxRel(row.dataSync() as Float32Array, Float32Array.from(x.dataSync().subarray(3 * 600, 4 * 600), (v) => -v))).toBe(0);
     tf.dispose([row, x]);
+  });
+
+  it('readTensorInto copies or adds a tensor into a flat vector without keeping its buffer out of the pool', async () => {
+    await tf.setBackend('onednn');
+    const b = tf.backend() as unknown as { poolStats: { returned: number } };
+    const x = tf.tensor2d(rand(64 * 600, 71), [64, 600]);
+    const y = tf.neg(x); // a native kernel's output: a pooled buffer
+    const want = Float32Array.from(x.dataSync(), (v) => -v);
+    const dst = new Float32Array(y.size + 5).fill(2);
+    readTensorInto(y, dst, 5, false);
+    expect(Array.from(dst.subarray(0, 5))).toEqual([2, 2, 2, 2, 2]);
+    expect(maxRel(dst.subarray(5), want)).toBe(0);
+    readTensorInto(y, dst, 5, true);
+    expect(maxRel(dst.subarray(5), want.map((v) => v + v))).toBe(0);
+    expect(() => readTensorInto(y, dst, 6, false)).toThrow(RangeError);
+    const r0 = b.poolStats.returned;
+    y.dispose();
+    expect(b.poolStats.returned).toBe(r0 + 1); // back in the pool: it did not escape
+    const z = tf.neg(x);
+    z.dataSync(); // dataSync hands the array out: never pooled again
+    const r1 = b.poolStats.returned;
+    z.dispose();
+    expect(b.poolStats.returned).toBe(r1);
+    x.dispose();
   });
 
   it('no tensor leaks across native kernels', async () => {
