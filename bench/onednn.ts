@@ -15,7 +15,8 @@ import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend, setOnednnThreads, onednnInfo, kernelTimes } from '../src/backend/onednn/index.js';
 import { onednnAdamStep } from '../src/backend/onednn/ops.js';
 import { createModel, disposeModel, computeGradients, readParams, writeParams, adamStep, createAdamState, ADAM_DEFAULTS } from '../src/model/index.js';
-import type { ArchName, TrainBatch } from '../src/model/index.js';
+import { convLayers } from '../src/model/index.js';
+import type { ArchName, ConvLayer, TrainBatch } from '../src/model/index.js';
 import { setConvGradMode } from '../src/model/conv.js';
 
 function rng(seed: number): () => number {
@@ -152,6 +153,55 @@ async function convGflops(n: number, reps: number): Promise<Record<string, numbe
 
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
+interface ConvShapeRate { shape: string; layers: string[]; fwd: number; bwdData: number | null; bwdWeights: number }
+
+/**
+ * GFLOP/s of each distinct convolution of ResNet-18 and -50 (src/model convLayers) at `size` px,
+ * batch n: forward, backward-data (not for the stem: the image needs no gradient) and backward-weights.
+ */
+async function convShapeRates(archs: ArchName[], size: number, n: number, reps: number): Promise<ConvShapeRate[]> {
+  await tf.setBackend('onednn');
+  const byShape = new Map<string, { c: ConvLayer; layers: string[] }>();
+  for (const arch of archs) {
+    for (const c of convLayers(arch, size)) {
+      const key = `${c.inSize}x${c.inSize}x${c.inChannels}->${c.outChannels} k${c.kernel}s${c.stride}`;
+      const e = byShape.get(key);
+      if (e) e.layers.push(`${arch}.${c.name}`);
+      else byShape.set(key, { c, layers: [`${arch}.${c.name}`] });
+    }
+  }
+  const out: ConvShapeRate[] = [];
+  for (const [shape, { c, layers }] of byShape) {
+    const pad = [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+    const xShape: [number, number, number, number] = [n, c.inSize, c.inSize, c.inChannels];
+    const wShape: [number, number, number, number] = [c.kernel, c.kernel, c.inChannels, c.outChannels];
+    const x = tf.randomNormal(xShape) as tf.Tensor4D;
+    const w = tf.randomNormal(wShape) as tf.Tensor4D;
+    const y = tf.conv2d(x, w, c.stride, pad);
+    const dy = tf.randomNormal(y.shape);
+    const flop = 2 * n * y.shape[1] * y.shape[2] * c.outChannels * c.inChannels * c.kernel * c.kernel;
+    const rate = (f: () => tf.Tensor): number => {
+      tf.dispose(f());
+      let best = Infinity;
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        tf.dispose(f());
+        best = Math.min(best, performance.now() - t0);
+      }
+      return round(flop / (best / 1000) / 1e9, 0);
+    };
+    const attrs = { strides: c.stride, pad, dataFormat: 'NHWC' };
+    out.push({
+      shape, layers,
+      fwd: rate(() => tf.conv2d(x, w, c.stride, pad)),
+      bwdData: c.inChannels === 3 ? null : rate(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: xShape }) as tf.Tensor),
+      bwdWeights: rate(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: wShape }) as tf.Tensor),
+    });
+    tf.dispose([x, w, y, dy]);
+  }
+  return out;
+}
+
 export async function bench(opts: { quick: boolean }): Promise<Record<string, unknown>> {
   const reg = await registerOnednnBackend();
   const threads = Number(process.env.GRADIA_BENCH_THREADS) || os.cpus().length;
@@ -169,6 +219,13 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
     out.onednnInfo = { version: onednnInfo().version, threads };
     out.convGflops56x56x64 = { batch: opts.quick ? 2 : 8, threads, ...(await convGflops(opts.quick ? 2 : 8, opts.quick ? 2 : 5)) };
     console.log(`oneDNN conv 56x56x64->64 3x3 GFLOP/s (${threads} threads): ${JSON.stringify(out.convGflops56x56x64)}`);
+    if (!opts.quick) {
+      const shapes = await convShapeRates(archs, size, batch, 3);
+      const all = shapes.flatMap((r) => [r.fwd, r.bwdWeights, ...(r.bwdData === null ? [] : [r.bwdData])]);
+      out.convShapesGflops = { batch, size, threads, min: Math.min(...all), max: Math.max(...all), shapes };
+      console.log(`oneDNN conv GFLOP/s per distinct ResNet conv shape (${shapes.length} shapes, batch ${batch}, ${size} px; fwd / bwd-data / bwd-weights), range ${Math.min(...all)}-${Math.max(...all)}:`);
+      for (const r of shapes) console.log(`  ${r.shape.padEnd(28)} ${String(r.fwd).padStart(4)} / ${String(r.bwdData ?? '-').padStart(4)} / ${String(r.bwdWeights).padStart(4)}`);
+    }
   }
   const py = skip.has('torch') ? null : torchPython();
   for (const arch of archs) {

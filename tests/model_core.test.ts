@@ -6,7 +6,7 @@ import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend } from '../src/backend/onednn/index.js';
 import {
   createModel, disposeModel, forward, computeGradients, evaluateBatch, readParams, writeParams, readBuffers,
-  writeBuffers, paramLayout, bufferLayout, gradCamClosed, gradCamAutodiff, head, features, minMaxNormalise, tensorSpecs,
+  writeBuffers, paramLayout, bufferLayout, gradCamClosed, gradCamAutodiff, head, features, minMaxNormalise, tensorSpecs, convLayers,
   applyHashWeights,
 } from '../src/model/index.js';
 import type { Model, TrainBatch } from '../src/model/index.js';
@@ -43,6 +43,21 @@ function maxRel(a: Float32Array, b: Float32Array): number {
 }
 
 describe('architecture', () => {
+  it('convLayers: every convolution with its input size; multiply-adds at 224 px equal torchvision\'s', () => {
+    const macs = (arch: 'resnet18' | 'resnet50') => convLayers(arch, 224).reduce((sum, c) => {
+      const o = Math.floor((c.inSize + 2 * c.pad - c.kernel) / c.stride) + 1;
+      return sum + o * o * c.kernel * c.kernel * c.inChannels * c.outChannels;
+    }, 0);
+    // counted with forward hooks on torchvision's Conv2d modules (torch 1.13, 1x3x224x224)
+    expect(macs('resnet18')).toBe(1813561344);
+    expect(macs('resnet50')).toBe(4087136256);
+    const r50 = convLayers('resnet50', 224);
+    expect(r50.length).toBe(53);
+    expect(r50.find((c) => c.name === 'layer2.0.conv2')).toEqual({ name: 'layer2.0.conv2', inSize: 56, kernel: 3, inChannels: 128, outChannels: 128, stride: 2, pad: 1 });
+    expect(r50.find((c) => c.name === 'layer2.0.downsample.0')).toEqual({ name: 'layer2.0.downsample.0', inSize: 56, kernel: 1, inChannels: 256, outChannels: 512, stride: 2, pad: 0 });
+    expect(convLayers('resnet18', 96).at(-1)).toEqual({ name: 'layer4.1.conv2', inSize: 3, kernel: 3, inChannels: 512, outChannels: 512, stride: 1, pad: 1 });
+  });
+
   it('resnet18/50 keys and shapes follow torchvision', () => {
     const s50 = tensorSpecs('resnet50', 1000);
     const names = s50.map((s) => s.name);

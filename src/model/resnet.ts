@@ -50,6 +50,29 @@ function blockDefs(arch: ArchName): BlockDef[] {
   return out;
 }
 
+/** One convolution of the network at a given input size (for benchmarks and profiles). */
+export interface ConvLayer { name: string; inSize: number; kernel: number; inChannels: number; outChannels: number; stride: number; pad: number }
+
+/** Every convolution in forward order, with its input's spatial size for an S x S image. */
+export function convLayers(arch: ArchName, size: number): ConvLayer[] {
+  const weights = new Map(tensorSpecs(arch, 1).filter((t) => t.kind === 'conv').map((t) => [t.name.replace(/\.weight$/, ''), t.shape]));
+  const out: ConvLayer[] = [];
+  const at = (c: ConvDef, inSize: number): number => {
+    const [kernel, , inChannels, outChannels] = weights.get(c.name)!;
+    out.push({ name: c.name, inSize, kernel, inChannels, outChannels, stride: c.stride, pad: c.pad });
+    return Math.floor((inSize + 2 * c.pad - kernel) / c.stride) + 1;
+  };
+  // stem conv, then the 3x3 stride-2 max pool
+  let h = Math.floor((at({ name: 'conv1', stride: 2, pad: 3 }, size) + 2 - 3) / 2) + 1;
+  for (const b of blockDefs(arch)) {
+    let o = h;
+    for (const c of b.convs) o = at(c, o);
+    if (b.downsample) at(b.downsample, h);
+    h = o;
+  }
+  return out;
+}
+
 /** Every state_dict entry of the architecture in torchvision's order. */
 export function tensorSpecs(arch: ArchName, numClasses: number): TensorSpec[] {
   const d = ARCHS[arch];
