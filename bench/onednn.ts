@@ -127,37 +127,48 @@ export function torchRate(py: string, arch: string, size: number, batch: number,
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
 }
 
-/** GFLOP/s of the raw oneDNN conv kernels: forward, backward-data, backward-weights. */
-async function convGflops(n: number, reps: number): Promise<Record<string, number>> {
-  await tf.setBackend('onednn');
-  const x = tf.randomNormal([n, 56, 56, 64]) as tf.Tensor4D;
-  const w = tf.randomNormal([3, 3, 64, 64]) as tf.Tensor4D;
-  const dy = tf.randomNormal([n, 56, 56, 64]) as tf.Tensor4D;
-  const flop = 2 * n * 56 * 56 * 64 * 64 * 9;
-  const time = (f: () => tf.Tensor): number => {
-    tf.dispose(f());
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) tf.dispose(f());
-    return (flop * reps) / ((performance.now() - t0) / 1000) / 1e9;
-  };
-  const r = {
-    fwd: time(() => tf.conv2d(x, w, 1, 'same')),
-    bwdData: time(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w },
-      { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [n, 56, 56, 64] }) as tf.Tensor),
-    bwdWeights: time(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
-      { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 64, 64] }) as tf.Tensor),
-  };
-  tf.dispose([x, w, dy]);
-  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Math.round(v * 10) / 10]));
-}
-
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 interface ConvShapeRate { shape: string; layers: string[]; fwd: number; bwdData: number | null; bwdWeights: number }
 
 /**
- * GFLOP/s of each distinct convolution of ResNet-18 and -50 (src/model convLayers) at `size` px,
- * batch n: forward, backward-data (not for the stem: the image needs no gradient) and backward-weights.
+ * GFLOP/s of the raw oneDNN conv kernels on one convolution at batch n, fastest of `reps`:
+ * forward, backward-data (null with `withData` false) and backward-weights.
+ */
+function convRates(c: ConvLayer, n: number, reps: number, withData: boolean): { fwd: number; bwdData: number | null; bwdWeights: number } {
+  const pad = [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+  const xShape: [number, number, number, number] = [n, c.inSize, c.inSize, c.inChannels];
+  const wShape: [number, number, number, number] = [c.kernel, c.kernel, c.inChannels, c.outChannels];
+  const x = tf.randomNormal(xShape) as tf.Tensor4D;
+  const w = tf.randomNormal(wShape) as tf.Tensor4D;
+  const y = tf.conv2d(x, w, c.stride, pad);
+  const dy = tf.randomNormal(y.shape);
+  const flop = 2 * n * y.shape[1] * y.shape[2] * c.outChannels * c.inChannels * c.kernel * c.kernel;
+  const rate = (f: () => tf.Tensor): number => {
+    tf.dispose(f());
+    let best = Infinity;
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      tf.dispose(f());
+      best = Math.min(best, performance.now() - t0);
+    }
+    return flop / (best / 1000) / 1e9;
+  };
+  const attrs = { strides: c.stride, pad, dataFormat: 'NHWC' };
+  try {
+    return {
+      fwd: rate(() => tf.conv2d(x, w, c.stride, pad)),
+      bwdData: withData ? rate(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: xShape }) as tf.Tensor) : null,
+      bwdWeights: rate(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: wShape }) as tf.Tensor),
+    };
+  } finally {
+    tf.dispose([x, w, y, dy]);
+  }
+}
+
+/**
+ * convRates of each distinct convolution of the given nets (src/model convLayers) at `size` px,
+ * batch n; the stem's backward-data is not timed (the image needs no gradient).
  */
 async function convShapeRates(archs: ArchName[], size: number, n: number, reps: number): Promise<ConvShapeRate[]> {
   await tf.setBackend('onednn');
@@ -170,36 +181,10 @@ async function convShapeRates(archs: ArchName[], size: number, n: number, reps: 
       else byShape.set(key, { c, layers: [`${arch}.${c.name}`] });
     }
   }
-  const out: ConvShapeRate[] = [];
-  for (const [shape, { c, layers }] of byShape) {
-    const pad = [[0, 0], [c.pad, c.pad], [c.pad, c.pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
-    const xShape: [number, number, number, number] = [n, c.inSize, c.inSize, c.inChannels];
-    const wShape: [number, number, number, number] = [c.kernel, c.kernel, c.inChannels, c.outChannels];
-    const x = tf.randomNormal(xShape) as tf.Tensor4D;
-    const w = tf.randomNormal(wShape) as tf.Tensor4D;
-    const y = tf.conv2d(x, w, c.stride, pad);
-    const dy = tf.randomNormal(y.shape);
-    const flop = 2 * n * y.shape[1] * y.shape[2] * c.outChannels * c.inChannels * c.kernel * c.kernel;
-    const rate = (f: () => tf.Tensor): number => {
-      tf.dispose(f());
-      let best = Infinity;
-      for (let i = 0; i < reps; i++) {
-        const t0 = performance.now();
-        tf.dispose(f());
-        best = Math.min(best, performance.now() - t0);
-      }
-      return round(flop / (best / 1000) / 1e9, 0);
-    };
-    const attrs = { strides: c.stride, pad, dataFormat: 'NHWC' };
-    out.push({
-      shape, layers,
-      fwd: rate(() => tf.conv2d(x, w, c.stride, pad)),
-      bwdData: c.inChannels === 3 ? null : rate(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: xShape }) as tf.Tensor),
-      bwdWeights: rate(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: wShape }) as tf.Tensor),
-    });
-    tf.dispose([x, w, y, dy]);
-  }
-  return out;
+  return [...byShape].map(([shape, { c, layers }]) => {
+    const r = convRates(c, n, reps, c.inChannels !== 3);
+    return { shape, layers, fwd: round(r.fwd, 0), bwdData: r.bwdData === null ? null : round(r.bwdData, 0), bwdWeights: round(r.bwdWeights, 0) };
+  });
 }
 
 export async function bench(opts: { quick: boolean }): Promise<Record<string, unknown>> {
@@ -217,7 +202,10 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
   } else {
     setOnednnThreads(threads);
     out.onednnInfo = { version: onednnInfo().version, threads };
-    out.convGflops56x56x64 = { batch: opts.quick ? 2 : 8, threads, ...(await convGflops(opts.quick ? 2 : 8, opts.quick ? 2 : 5)) };
+    await tf.setBackend('onednn');
+    const n = opts.quick ? 2 : 8;
+    const r = convRates({ name: '56x56x64->64 3x3', inSize: 56, kernel: 3, inChannels: 64, outChannels: 64, stride: 1, pad: 1 }, n, opts.quick ? 2 : 5, true);
+    out.convGflops56x56x64 = { batch: n, threads, fwd: round(r.fwd, 1), bwdData: round(r.bwdData!, 1), bwdWeights: round(r.bwdWeights, 1) };
     console.log(`oneDNN conv 56x56x64->64 3x3 GFLOP/s (${threads} threads): ${JSON.stringify(out.convGflops56x56x64)}`);
     if (!opts.quick) {
       const shapes = await convShapeRates(archs, size, batch, 3);

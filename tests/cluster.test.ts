@@ -324,11 +324,12 @@ describe('cluster: faults', () => {
 });
 
 describe('placement', () => {
+  const probe = (installed: boolean, ids: number[] | { error: string }) => ({ gpuBackendInstalled: () => installed, listGpus: () => ids });
+
   it('--gpus: no GPU backend, or an id that does not exist, is one clear error before anything starts', async () => {
-    const probe = (installed: boolean, ids: number[]) => ({ gpuBackendInstalled: () => installed, listGpus: () => ids });
     expect(() => validateGpus([0], probe(false, [0]))).toThrow(/no GPU backend is installed \(@tensorflow\/tfjs-node-gpu is missing/);
     expect(() => validateGpus([0, 2], probe(true, [0, 1]))).toThrow(/^--gpus: GPU 2 does not exist \(this machine has GPUs 0, 1\)$/);
-    expect(() => validateGpus([0], { gpuBackendInstalled: () => true, listGpus: () => ({ error: 'nvidia-smi was not found' }) })).toThrow(/cannot list this machine's GPUs: nvidia-smi was not found/);
+    expect(() => validateGpus([0], probe(true, { error: 'nvidia-smi was not found' }))).toThrow(/cannot list this machine's GPUs: nvidia-smi was not found/);
     expect(() => validateGpus([1, 0], probe(true, [0, 1]))).not.toThrow();
     expect(parseGpuList('0, 1')).toEqual([0, 1]);
     expect(() => parseGpuList('0,x')).toThrow(GradiaInputError);
@@ -338,7 +339,6 @@ describe('placement', () => {
   });
 
   it('without --gpus/--workers the same command uses every GPU when tfjs-node-gpu is installed, else CPU workers', async () => {
-    const probe = (installed: boolean, ids: number[] | { error: string }) => ({ gpuBackendInstalled: () => installed, listGpus: () => ids });
     expect(autoGpus(probe(true, [0, 1]), {})).toEqual([0, 1]);
     expect(autoGpus(probe(false, [0, 1]), {})).toEqual([]);
     expect(autoGpus(probe(true, { error: 'nvidia-smi was not found' }), {})).toEqual([]);

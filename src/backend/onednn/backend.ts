@@ -9,7 +9,6 @@
 // array). Buffers allocated elsewhere (user arrays, tfjs's own kernels) are never pooled.
 import type { DataId, DataType, BackendValues } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { addInto } from '../read_into.js';
 
 export class OnednnBackend extends MathBackendCPU {
   private readonly pool = new Map<number, Float32Array[]>();
@@ -90,14 +89,11 @@ export class OnednnBackend extends MathBackendCPU {
   }
 
   /**
-   * Copies a float32 tensor's values into dst at offset (or adds them when `add`) without handing
-   * its buffer out of the backend, so the buffer can still return to the pool (dataSync cannot).
+   * A tensor's values for the caller to copy at once and not keep: unlike readSync (dataSync),
+   * the buffer is not marked escaped, so it can still return to the pool once the tensor goes.
    */
-  copyValuesInto(dataId: DataId, dst: Float32Array, offset: number, add: boolean): void {
-    const v = super.readSync(dataId);
-    if (!(v instanceof Float32Array)) throw new TypeError('copyValuesInto: the tensor is not float32');
-    if (add) addInto(dst, v, offset);
-    else dst.set(v, offset);
+  peekValues(dataId: DataId): BackendValues {
+    return super.readSync(dataId);
   }
 
   override disposeData(dataId: DataId, force = false): boolean {
