@@ -18,6 +18,20 @@ const num = (name: string) => (v: string): number => {
   return n;
 };
 
+/**
+ * A checkpoint name becomes file names inside --model-dir: it must stay there (no path
+ * separator, no `..`) and be visible (no leading dot, which also keeps our temp files apart).
+ */
+export function checkModelName(v: string): string {
+  const bad = (why: string): never => { throw new GradiaInputError(null, `--model-name ${JSON.stringify(v)}: ${why}`); };
+  if (v.length === 0) bad('must not be empty');
+  if (/[/\\]/.test(v)) bad('must be a plain name, without a path (use --model-dir for the folder)');
+  if (v.startsWith('.')) bad('must not start with a dot');
+  if (/[\u0000-\u001f\u007f]/.test(v)) bad('must not hold control characters');
+  if (Buffer.byteLength(v) > 200) bad('is longer than 200 bytes');
+  return v;
+}
+
 function addRuntimeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
@@ -35,7 +49,7 @@ function addDataOptions(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'folder holding gender_data/ and the label JSON files', '.')
     .option('--model-dir <dir>', 'checkpoint folder', './model_save')
-    .option('--model-name <name>', 'checkpoint name (phase 2 and evaluate: the one to load)', 'model_out')
+    .option('--model-name <name>', 'checkpoint name (phase 2 and evaluate: the one to load)', checkModelName, 'model_out')
     .option('--test-batch <n>', 'evaluation batch size', int('--test-batch'), 200);
 }
 

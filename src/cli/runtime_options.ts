@@ -31,6 +31,7 @@ export function defaultThreads(replicasHere: number): number {
  * multi-threaded backend (oneDNN, libtensorflow), whichever bench/onednn_cluster.ts showed faster.
  */
 export async function placementFrom(flags: RuntimeFlags, probe: GpuProbe = systemGpuProbe, log: (line: string) => void = (l) => console.error(l)): Promise<Placement> {
+  checkRuntimeFlags(flags);
   if (flags.gpus !== undefined) return { kind: 'gpus', ids: parseGpuList(flags.gpus) };
   if (flags.workers === undefined && !flags.processes && (flags.backend === 'auto' || flags.backend === 'tensorflow')) {
     const ids = autoGpus(probe);
@@ -39,8 +40,36 @@ export async function placementFrom(flags: RuntimeFlags, probe: GpuProbe = syste
       return { kind: 'gpus', ids };
     }
   }
-  const n = Math.max(1, flags.workers ?? (await backendUsesAllCores(flags.backend as BackendRequest) ? 1 : defaultWorkerCount()));
+  const n = flags.workers ?? ((await backendUsesAllCores(flags.backend as BackendRequest)) ? 1 : Math.max(1, defaultWorkerCount()));
   return flags.processes ? { kind: 'processes', n } : { kind: 'threads', n };
+}
+
+/**
+ * More CPU replicas, native threads or decoding threads than this per core only compete for
+ * the cores and memory (each replica holds a whole model): a larger count is a typo.
+ */
+export const MAX_THREADS_PER_CORE = 4;
+
+/** Node's timers overflow past 2^31-1 ms (about 24.8 days) and then fire at once. */
+export const MAX_STEP_TIMEOUT_S = Math.floor((2 ** 31 - 1) / 1000);
+
+/** Flag combinations and counts that cannot mean what the user wants: one line naming the flag. */
+export function checkRuntimeFlags(flags: RuntimeFlags, cores = defaultWorkerCount()): void {
+  const limit = MAX_THREADS_PER_CORE * Math.max(1, cores);
+  const count = (flag: string, v: number | undefined, what: string) => {
+    if (v === undefined) return;
+    if (v < 1) throw new GradiaInputError(null, `${flag} must be at least 1 (got ${v})`);
+    if (v > limit) throw new GradiaInputError(null, `${flag} ${v}: more than ${limit} ${what} (${MAX_THREADS_PER_CORE} per core on this ${cores}-core machine) would only compete for the cores and memory`);
+  };
+  if (flags.gpus !== undefined && (flags.workers !== undefined || flags.processes)) {
+    throw new GradiaInputError(null, `${flags.workers !== undefined ? '--workers' : '--processes'} cannot be combined with --gpus: --gpus runs one worker process per GPU`);
+  }
+  count('--workers', flags.workers, 'CPU replicas');
+  count('--threads', flags.threads, 'native threads per replica');
+  count('-j/--loader-threads', flags.loaderThreads, 'image-decoding threads per replica');
+  if (!(flags.stepTimeout > 0 && flags.stepTimeout <= MAX_STEP_TIMEOUT_S)) {
+    throw new GradiaInputError(null, `--step-timeout must be more than 0 and at most ${MAX_STEP_TIMEOUT_S} seconds (about 24 days), got ${flags.stepTimeout}`);
+  }
 }
 
 function decodeCacheBytes(mb: number | undefined): number {
@@ -54,9 +83,9 @@ export async function runtimeFrom(flags: RuntimeFlags): Promise<RuntimeConfig> {
   return {
     backend: (placement.kind === 'gpus' ? 'tensorflow' : flags.backend) as ReplicaConfig['backend'],
     placement,
-    loaderThreads: Math.max(1, flags.loaderThreads),
+    loaderThreads: flags.loaderThreads,
     decodeCacheBytes: decodeCacheBytes(flags.decodeCacheMb),
-    threads: flags.threads ? Math.max(1, flags.threads) : defaultThreads(placement.kind === 'gpus' ? 1 : placement.n),
+    threads: flags.threads ?? defaultThreads(placement.kind === 'gpus' ? 1 : placement.n),
     stepTimeoutS: flags.stepTimeout,
   };
 }

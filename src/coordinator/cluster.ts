@@ -66,6 +66,8 @@ export interface StepMetrics {
   workers: WorkerStepResult[];
   /** Set when the replicas' checksums were compared after this step. */
   checksum?: string;
+  /** What was non-finite (every replica found the same); the step changed nothing and the run must stop. */
+  nonFinite?: string;
 }
 
 export type ClusterStepResult = StepMetrics;
@@ -115,6 +117,8 @@ interface Handle {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** How long a worker process's IPC error waits for its exit event (which names the signal). */
+const PROCESS_EXIT_GRACE_MS = 1000;
 
 /** An all-reduce failure caused by the peer (its link closed, or it sent garbage). */
 const isLinkError = (e: WorkerFailedError): boolean => e.reason === 'remote' && /all-reduce on rank \d+: (receiving from|unexpected chunk from)/.test(e.message);
@@ -154,10 +158,17 @@ function startProcess(rank: number, boot: WorkerBoot, env: NodeJS.ProcessEnv, la
   const name = `worker ${rank} (pid ${child.pid}${label})`;
   let exited = false;
   const dead = new Promise<never>((_, reject) => {
-    child.once('error', (e) => reject(new WorkerFailedError(rank, name, 'error', `${name} failed: ${e.message}`)));
     child.once('exit', (code, signal) => {
       exited = true;
       reject(new WorkerFailedError(rank, name, 'exit', `${name} ${describeExit(code, signal)}`));
+    });
+    // A message sent to a process that just died fails with EPIPE before its 'exit' event
+    // arrives: wait briefly for the exit, whose code or signal is the real cause.
+    child.once('error', (e) => {
+      const exitedMeanwhile = new Promise<void>((r) => child.once('exit', () => r()));
+      void Promise.race([exitedMeanwhile, sleep(PROCESS_EXIT_GRACE_MS)]).then(() => {
+        if (!exited) reject(new WorkerFailedError(rank, name, 'error', `${name} failed: ${e.message}`));
+      });
     });
   });
   dead.catch(() => undefined);
@@ -328,8 +339,10 @@ export class Cluster extends EventEmitter {
       allReduceBytes: results.reduce((s, r) => s + r.allReduceBytes, 0),
       workers: results,
     };
+    const nonFinite = results.find((r) => r.nonFinite)?.nonFinite;
+    if (nonFinite) m.nonFinite = nonFinite;
     const every = this.opts.checkEvery ?? 0;
-    if (every > 0 && (req.step + 1) % every === 0) m.checksum = await this.checkWeights();
+    if (!nonFinite && every > 0 && (req.step + 1) % every === 0) m.checksum = await this.checkWeights();
     this.emit('step', m);
     return m;
   }

@@ -99,6 +99,9 @@ export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
   const evalSplit = cfg.phase === 2 ? cfg.selectOn : 'val';
   const evalSet = await buildEvalSet(cfg.dataDir, evalSplit);
   for (const w of [...train.warnings, ...evalSet.warnings]) progress.log(`warning: ${w}`);
+  if (cfg.phase === 1 && grid < 2) {
+    progress.log(`warning: --input-size ${cfg.inputSize} gives a ${grid}x${grid} Grad-CAM grid: the attention IoU cannot tell where the model looks, and phase 2 will inherit it; use at least 64 px`);
+  }
   if (train.samples.length === 0) throw new GradiaInputError(path.join(cfg.dataDir, 'gender_data'), 'no training images');
   const fingerprint = datasetFingerprint(cfg.dataDir);
 
@@ -139,8 +142,19 @@ export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
 
   let restarts = 0;
   let resume = cfg.resume;
-  if (resume && !checkpointExists(cfg.modelDir, names.last)) {
-    throw new GradiaInputError(path.join(cfg.modelDir, `${names.last}.json`), 'nothing to resume: no checkpoint of an interrupted run');
+  if (resume) {
+    if (!checkpointExists(cfg.modelDir, names.last)) {
+      throw new GradiaInputError(path.join(cfg.modelDir, `${names.last}.json`), 'nothing to resume: no checkpoint of an interrupted run');
+    }
+    // Settings are checked before any worker starts; a finished run says so and stops.
+    const last = readCheckpointMeta(cfg.modelDir, names.last);
+    checkResumable(last, cfg, fingerprint);
+    if (last.position.epoch >= cfg.nEpoch) {
+      progress.log(`${path.join(cfg.modelDir, names.last)}: all ${last.position.epoch} epochs of this run are done (--n-epoch ${cfg.nEpoch}); nothing to resume. Pass a larger --n-epoch to train on.`);
+      progress.finish();
+      await server?.close();
+      return { phase: cfg.phase, epochs: last.history, best: last.best, last: names.last, modelDir: cfg.modelDir, backend: 'none (nothing to do)', workers: 0, restarts: 0 };
+    }
   }
   let outcome: 'finished' | 'failed' = 'failed';
   try {
@@ -211,7 +225,7 @@ async function runEpochs(ctx: LoopContext, cluster: Cluster, resume: boolean): P
   let partial = emptyPartial();
   if (resume) {
     const { meta, state } = loadCheckpoint(cfg.modelDir, names.last);
-    checkResumable(meta, ctx);
+    checkResumable(meta, cfg, ctx.fingerprint);
     if (!state.adam) throw new GradiaInputError(path.join(cfg.modelDir, `${names.last}.json`), 'has no optimizer state to resume from');
     await cluster.setState(state as ReplicaState);
     position = meta.position;
@@ -244,6 +258,7 @@ async function runEpochs(ctx: LoopContext, cluster: Cluster, resume: boolean): P
     for (let b = firstBatch; b < plan.steps.length; b++) {
       const shards: ShardSample[][] = plan.steps[b]!.map((idx) => idx.map((i) => ({ index: i, ...ctx.train[i]!, flip: flipFor(cfg.seed, epoch, i) })));
       const r = await cluster.trainStep({ step, epoch, shards, norm: plan.norms[b]!, microBatch: cfg.microBatch });
+      if (r.nonFinite) throw new NonFiniteStepError(nonFiniteMessage(ctx, r.nonFinite, step + 1, epoch, b));
       step++;
       partial.taskSum += r.taskLossSum;
       partial.attSum += r.attLossSum;
@@ -341,15 +356,40 @@ function configForMeta(cfg: TrainConfig): Record<string, unknown> {
   };
 }
 
-function checkResumable(meta: CheckpointMeta, ctx: LoopContext): void {
-  const file = path.join(ctx.cfg.modelDir, `${meta.name}.json`);
-  const want = configForMeta(ctx.cfg);
-  for (const key of ['phase', 'arch', 'inputSize', 'trainBatch', 'seed', 'attentionWeight', 'reasonability', 'camMode', 'originalFlipBug', 'freezeBn'] as const) {
-    if (meta.config[key] !== want[key]) {
-      throw new GradiaInputError(file, `was written with ${key}=${JSON.stringify(meta.config[key])}, this run has ${JSON.stringify(want[key])}: resume with the same settings`);
+/** Settings a resumed run may change: everything else in configForMeta decides the result. */
+const CHANGEABLE_ON_RESUME = new Set(['nEpoch']);
+
+/** The flag that sets a configForMeta key (`microBatch` -> `--micro-batch`). */
+const flagOf = (key: string): string => (key === 'workers' ? '--workers/--gpus' : key === 'camMode' ? '--cam' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+
+function checkResumable(meta: CheckpointMeta, cfg: TrainConfig, fingerprint: string): void {
+  const file = path.join(cfg.modelDir, `${meta.name}.json`);
+  const want = configForMeta(cfg);
+  for (const [key, value] of Object.entries(want)) {
+    // A key missing from an older checkpoint cannot be checked.
+    if (CHANGEABLE_ON_RESUME.has(key) || !(key in meta.config)) continue;
+    if (meta.config[key] !== value) {
+      throw new GradiaInputError(file, `was written with ${flagOf(key)} ${JSON.stringify(meta.config[key])}, this run has ${JSON.stringify(value)}: a resumed run must keep every setting that decides the result (only --n-epoch may change)`);
     }
   }
-  if (meta.dataFingerprint !== ctx.fingerprint) throw new GradiaInputError(file, 'the data set changed since this checkpoint was written (fingerprint differs)');
+  if (meta.dataFingerprint !== fingerprint) throw new GradiaInputError(file, 'the data set changed since this checkpoint was written (fingerprint differs)');
+}
+
+/** A step found a non-finite loss, gradient or weight; nothing of it was applied or saved. */
+export class NonFiniteStepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteStepError';
+  }
+}
+
+function nonFiniteMessage(ctx: LoopContext, what: string, step: number, epoch: number, batch: number): string {
+  const { cfg, names } = ctx;
+  const saved = checkpointExists(cfg.modelDir, names.last)
+    ? `the last checkpoint ${path.join(cfg.modelDir, names.last)} (step ${readCheckpointMeta(cfg.modelDir, names.last).step}) is intact`
+    : 'no checkpoint of this run was written';
+  return `step ${step} (epoch ${epoch + 1}, batch ${batch + 1}): ${what}; the step was not applied and nothing was saved (${saved}). `
+    + `The learning rate may be too large (--lr ${cfg.lr.toExponential()}): lower it and start again${cfg.pretrained ? `, or check --pretrained ${cfg.pretrained}` : ''}`;
 }
 
 function validate(cfg: TrainConfig): void {

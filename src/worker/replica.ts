@@ -7,9 +7,10 @@ import type { Ring } from '../comm/ring.js';
 import { flipMap } from '../data/flip.js';
 import {
   adamStep, bufferLayout, checkArch, computeGradients, createAdamState, createModel,
-  disposeModel, evaluateBatch, loadWeights, readBuffers, readParams, writeBuffers, writeParams,
+  disposeModel, evaluateBatch, loadWeights, paramLayout, readBuffers, readParams, writeBuffers, writeParams,
   type AdamState, type GradOptions, type Model, type TrainBatch,
 } from '../model/index.js';
+import { findNonFinite, nonFiniteKind } from '../model/finite.js';
 import { GradiaInputError } from '../util/errors.js';
 import { openImageLoader, type ImageLoader } from './images.js';
 import type {
@@ -125,8 +126,12 @@ export class Replica {
     setPhase('compute');
     const opts: GradOptions = { attentionWeight: this.config.attentionWeight, cam: this.config.camMode, freezeBn: Boolean(this.config.freezeBn) };
     const mbs = n ? this.buildMicroBatches(samples, images, mbSize) : [];
+    // Training-mode forward passes update the BN running buffers: kept to undo a non-finite step.
+    const buffersBefore = this.config.freezeBn ? null : readBuffers(this.model);
     const syncBn = !this.config.freezeBn && this.world > 1;
-    const vecLength = syncBn ? this.P + this.B + 1 : this.P;
+    // [gradients | BN buffers x active | active]? | task loss sum | attention loss sum
+    const lossAt = syncBn ? this.P + this.B + 1 : this.P;
+    const vecLength = lossAt + 2;
     if (this.stepVec?.length !== vecLength) this.stepVec = new Float32Array(vecLength);
     const vec = this.stepVec;
     const g = n === 0
@@ -135,8 +140,9 @@ export class Replica {
     const t2 = now();
     this.fault(req.step);
 
-    // One collective: [gradients | BN buffers (x active) | active], the gradients written in place
-    // above. Replicas that saw no sample this step do not count in the BN average.
+    // One collective: [gradients | BN buffers (x active) | active | loss sums], the gradients
+    // written in place above. Replicas that saw no sample this step do not count in the BN
+    // average. The global loss sums let every replica reach the same verdict on non-finite values.
     setPhase('allReduce');
     if (syncBn) {
       const active = n > 0 ? 1 : 0;
@@ -144,8 +150,32 @@ export class Replica {
       else vec.fill(0, this.P, this.P + this.B);
       vec[this.P + this.B] = active;
     }
+    vec[lossAt] = g.taskLossSum;
+    vec[lossAt + 1] = g.attLossSum;
     const stats = await this.ring.allReduce(vec);
     const t3 = now();
+
+    const result = (nonFinite?: string): WorkerStepResult => {
+      const mem = tf.memory();
+      const t4 = now();
+      return {
+        rank: this.rank,
+        taskLossSum: g.taskLossSum, attLossSum: g.attLossSum, n: g.n, nAtt: g.nAtt,
+        timings: { dataS: t1 - t0, computeS: t2 - t1, allReduceS: t3 - t2, allReduceWaitS: stats.waitSeconds, optimizerS: t4 - t3, totalS: t4 - t0 },
+        allReduceBytes: stats.bytesSent,
+        memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
+        dataQueueDepth,
+        ...(nonFinite ? { nonFinite } : {}),
+      };
+    };
+    // The reduced vector is the same on every replica, so all of them stop here together,
+    // before any weight or optimizer state changes.
+    const lossProblem = [['task loss', vec[lossAt]!], ['attention loss', vec[lossAt + 1]!]].find(([, v]) => !Number.isFinite(v as number));
+    const gradProblem = lossProblem ? null : findNonFinite(vec, paramLayout(this.model));
+    if (lossProblem || gradProblem) {
+      if (buffersBefore) writeBuffers(this.model, buffersBefore);
+      return result(lossProblem ? `the ${lossProblem[0]} is ${nonFiniteKind(lossProblem[1] as number)}` : `the gradient of ${gradProblem!.tensor} holds ${gradProblem!.kind}`);
+    }
 
     setPhase('optimizer');
     if (syncBn) {
@@ -159,18 +189,17 @@ export class Replica {
     }
     if (req.norm.globalBatch > 0) {
       adamStep(this.params, vec.subarray(0, this.P), this.adam, { lr: this.config.lr });
+      // Finite gradients can still overflow the weights (a huge --lr): stop before they are used.
+      const weightProblem = findNonFinite(this.params, paramLayout(this.model));
+      if (weightProblem) {
+        // The model's variables still hold the old weights; Adam's moments have moved on (the run stops).
+        this.params = readParams(this.model);
+        if (buffersBefore) writeBuffers(this.model, buffersBefore);
+        return result(`the Adam step made ${weightProblem.tensor} ${weightProblem.kind}`);
+      }
       writeParams(this.model, this.params);
     }
-    const t4 = now();
-    const mem = tf.memory();
-    return {
-      rank: this.rank,
-      taskLossSum: g.taskLossSum, attLossSum: g.attLossSum, n: g.n, nAtt: g.nAtt,
-      timings: { dataS: t1 - t0, computeS: t2 - t1, allReduceS: t3 - t2, allReduceWaitS: stats.waitSeconds, optimizerS: t4 - t3, totalS: t4 - t0 },
-      allReduceBytes: stats.bytesSent,
-      memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
-      dataQueueDepth,
-    };
+    return result();
   }
 
   async evaluate(samples: EvalShardSample[]): Promise<WorkerEvalResult> {

@@ -88,6 +88,12 @@ export interface WorkerStepResult {
   memory: { numTensors: number; numBytes: number };
   /** Image-decoding tasks queued in this worker's pool when its data load began. */
   dataQueueDepth: number;
+  /**
+   * Set when the step found a non-finite loss, gradient or updated weight (e.g. "the task loss
+   * is NaN"); the same on every replica. The step then applied nothing (or, for the weights,
+   * left the replica unusable): the run must stop.
+   */
+  nonFinite?: string;
 }
 
 export interface WorkerEvalResult {
