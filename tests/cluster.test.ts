@@ -278,6 +278,19 @@ describe('cluster: faults', () => {
     await c.close();
   });
 
+  it('a worker process killed between steps is named by its signal, not by the EPIPE of the next message', async () => {
+    // The next step's message reaches a dead process's socket before its exit event arrives.
+    for (let round = 0; round < 3; round++) {
+      const c = await startCluster({ placement: { kind: 'processes', n: 2 }, replica: base });
+      process.kill(c.info[1].pid, 'SIGKILL');
+      // Block this thread (no event is handled) until the process has surely died: the step's
+      // message then meets a closed socket before the exit event is seen.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      await expect(c.trainStep(step0())).rejects.toThrow(/^worker 1 \(pid \d+\) was killed by SIGKILL$/);
+      await c.close();
+    }
+  });
+
   it('an error thrown in a worker fails the step with its message', async () => {
     const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, fault: { rank: 0, step: 0, kind: 'throw' } } });
     await expect(c.trainStep(step0())).rejects.toThrow(/^worker 0 \(thread \d+\) failed in trainStep \(step 0\): injected fault at step 0$/);
