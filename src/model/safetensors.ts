@@ -75,7 +75,9 @@ function checkHeader(file: string, header: unknown, dataLength: number): StHeade
     if (typeof dtype !== 'string') throw bad(`has no dtype (got ${JSON.stringify(dtype)})`);
     const size = SIZES[dtype];
     if (!size) throw bad(`has unsupported dtype ${dtype}`);
+    if (shape === undefined) throw bad('has no shape');
     if (!Array.isArray(shape) || !shape.every(isCount)) throw bad(`has shape ${JSON.stringify(shape)}, not a list of whole numbers >= 0`);
+    if (offs === undefined) throw bad('has no data_offsets');
     if (!Array.isArray(offs) || offs.length !== 2) throw bad(`has data_offsets ${JSON.stringify(offs)}, not a list [begin, end]`);
     const [b, e] = offs as unknown[];
     if (!isCount(b) || !isCount(e) || e < b) throw bad(`has data_offsets ${JSON.stringify(offs)}, not whole numbers 0 <= begin <= end`);
