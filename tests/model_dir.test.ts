@@ -143,6 +143,22 @@ describe('model dir lock', () => {
     });
   }
 
+  it('takes over a lock that names this very pid but is not held (a dead run whose pid was reused)', () => {
+    const models = path.join(dir, 'reused');
+    fs.mkdirSync(models);
+    fs.writeFileSync(path.join(models, LOCK_FILE), JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: '2020-01-01T00:00:00.000Z', command: 'gradia-dist train', token: 'old' }));
+    const logs: string[] = [];
+    const lock = acquireModelDirLock(models, { log: (l) => logs.push(l) });
+    try {
+      expect(logs).toEqual([`${path.join(models, LOCK_FILE)}: taking over the stale lock of pid ${process.pid} on host ${os.hostname()} since 2020-01-01T00:00:00.000Z (gradia-dist train): that process has ended`]);
+      expect(JSON.parse(fs.readFileSync(lock.file, 'utf8')).token).toBe(lock.info.token);
+      // Held now: a second acquisition in this process is refused.
+      expect(() => acquireModelDirLock(models)).toThrow(`${path.join(models, LOCK_FILE)}: in use by pid ${process.pid}`);
+    } finally {
+      lock.release();
+    }
+  });
+
   it('removes temp files and uncommitted journal files of dead runs when it takes the lock, and nothing else', () => {
     const models = path.join(dir, 'temps');
     fs.mkdirSync(models);

@@ -184,7 +184,9 @@ export function acquireModelDirLock(dir: string, opts: { command?: string; log?:
     if (other.host !== info.host) {
       throw new GradiaInputError(shown, `in use by ${describe(other)}; a lock from another host is not taken over: if that run has ended, delete ${shown} and rerun`);
     }
-    if (writerAlive(other)) throw new GradiaInputError(shown, `in use by ${describe(other)}`);
+    // Our own pid in a lock we do not hold: a dead run's (pids are reused, e.g. in containers).
+    const alive = other.pid === process.pid ? held.has(file) : writerAlive(other);
+    if (alive) throw new GradiaInputError(shown, `in use by ${describe(other)}`);
     if (attempt >= 3) throw new GradiaInputError(shown, 'could not take over the stale lock (another run keeps replacing it)');
     // Stale: move it aside, and make sure what we moved is the stale lock we judged (a
     // concurrent run may have taken it over in between; then put theirs back).
