@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpointMeta, saveCheckpoint } from '../src/coordinator/checkpoint.js';
 import { LOCK_FILE, acquireModelDirLock, removeStaleTempFiles } from '../src/coordinator/model_dir_lock.js';
+import { tensorSpecs } from '../src/model/resnet.js';
 import { runCli, startCli } from './helpers/cli.js';
 
 const TRAIN = ['--arch', 'tiny18', '--input-size', '64', '--workers', '1', '--backend', 'wasm', '--train-batch', '4', '--micro-batch', '2', '--seed', '3'];
@@ -157,6 +159,29 @@ describe('model dir lock', () => {
     } finally {
       lock.release();
     }
+  });
+
+  it('a reader does not roll a journal forward while another live run holds the lock (that run commits it)', () => {
+    const models = path.join(dir, 'reader');
+    const n = tensorSpecs('tiny18', 2).filter((s) => !s.isBuffer).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    const nb = tensorSpecs('tiny18', 2).filter((s) => s.isBuffer).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+    const state = { params: new Float32Array(n), buffers: new Float32Array(nb), adam: { m: new Float32Array(n), v: new Float32Array(n), t: 0 } };
+    const meta = (name: string, step: number) => ({ name, arch: 'tiny18' as const, classes: ['a', 'b'], numClasses: 2, inputSize: 64, phase: 1 as const, epoch: 0, step,
+      position: { epoch: 0, batch: step }, metrics: {}, history: [], best: null, parent: null, config: {}, dataFingerprint: 'f' });
+    const old = saveCheckpoint(models, meta('m', 1), state, false);
+    // A writer in the middle of its commit: the new checkpoint's JSON waits as m.json.next.
+    const next = saveCheckpoint(models, meta('n', 2), state, false);
+    fs.renameSync(path.join(models, 'n.safetensors'), path.join(models, 'm.safetensors.next'));
+    fs.writeFileSync(path.join(models, 'm.json.next'), JSON.stringify({ ...next, name: 'm' }));
+    // The writer: this test's parent process (alive), on this host.
+    fs.writeFileSync(path.join(models, LOCK_FILE), JSON.stringify({ pid: process.ppid, host: os.hostname(), startedAt: 'now', command: 'gradia-dist train', token: 't' }));
+    expect(readCheckpointMeta(models, 'm').id).toBe(old.id);
+    expect(fs.existsSync(path.join(models, 'm.json.next'))).toBe(true);
+    expect(fs.existsSync(path.join(models, 'm.safetensors.next'))).toBe(true);
+    // Once no live run holds the dir, the next reader completes the commit.
+    fs.rmSync(path.join(models, LOCK_FILE));
+    expect(readCheckpointMeta(models, 'm').id).toBe(next.id);
+    expect(fs.readdirSync(models).sort()).toEqual(['m.json', 'm.safetensors', 'n.json']);
   });
 
   it('removes temp files and uncommitted journal files of dead runs when it takes the lock, and nothing else', () => {
