@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpointMeta, saveCheckpoint } from '../src/coordinator/checkpoint.js';
+import { explainCheckpointWriteFailure, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../src/coordinator/checkpoint.js';
+import { FileWriteError } from '../src/util/fs_errors.js';
 import { LOCK_FILE, acquireModelDirLock, removeStaleTempFiles } from '../src/coordinator/model_dir_lock.js';
 import { tensorSpecs } from '../src/model/resnet.js';
 import { runCli, startCli } from './helpers/cli.js';
@@ -272,5 +273,49 @@ describe('model dir lock', () => {
     } finally {
       umount(mnt);
     }
+  });
+
+  it('a write error keeps the previous checkpoint of that name bit for bit and leaves no temp file', () => {
+    if (!needRoot()) return;
+    const mnt = path.join(dir, 'small-unit');
+    mountTmpfs(mnt, 'size=4m');
+    try {
+      const specs = tensorSpecs('tiny18', 2);
+      const count = (buf: boolean) => specs.filter((s) => s.isBuffer === buf).reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0);
+      const state = (k: number) => {
+        const p = Float32Array.from({ length: count(false) }, (_, i) => Math.cos(i + k));
+        return { params: p, buffers: new Float32Array(count(true)), adam: { m: p.map((v) => v / 2), v: p.map((v) => v * v), t: k } };
+      };
+      const meta = { name: 'model_out_last', arch: 'tiny18' as const, classes: ['a', 'b'], numClasses: 2, inputSize: 64, phase: 1 as const, epoch: 3, step: 120,
+        position: { epoch: 3, batch: 0 }, metrics: {}, history: [], best: null, parent: null, config: {}, dataFingerprint: 'f' };
+      const first = state(1);
+      saveCheckpoint(mnt, meta, first);
+      const filler = fs.openSync(path.join(mnt, 'filler'), 'w');
+      try { for (;;) fs.writeSync(filler, Buffer.alloc(64 * 1024)); } catch { /* full */ } finally { fs.closeSync(filler); }
+      let err: unknown;
+      try { saveCheckpoint(mnt, { ...meta, step: 121 }, state(2)); } catch (e) { err = e; }
+      expect(err).toBeInstanceOf(FileWriteError);
+      expect((err as Error).message).toBe(`${path.join(mnt, 'model_out_last.safetensors.next')}: no space left on device (ENOSPC)`);
+      expect((explainCheckpointWriteFailure(err, mnt, 'model_out_last') as Error).message).toBe(
+        `${path.join(mnt, 'model_out_last.safetensors.next')}: no space left on device (ENOSPC); the last checkpoint ${path.join(mnt, 'model_out_last')} (epoch 3, step 120) is intact: free space and rerun with --resume`);
+      expect(fs.readdirSync(mnt).filter((n) => n.includes('.tmp-'))).toEqual([]);
+      fs.rmSync(path.join(mnt, 'filler'));
+      const back = loadCheckpoint(mnt, 'model_out_last');
+      expect(back.meta.step).toBe(120);
+      expect(Buffer.from(back.state.params.buffer).equals(Buffer.from(first.params.buffer))).toBe(true);
+      expect(Buffer.from(back.state.adam!.v.buffer).equals(Buffer.from(first.adam.v.buffer))).toBe(true);
+    } finally {
+      umount(mnt);
+    }
+  });
+
+  it('says when there is no resumable checkpoint yet, and what to fix for other errors', () => {
+    const empty = fs.mkdtempSync(path.join(dir, 'none-'));
+    const eacces = Object.assign(new Error("EACCES: permission denied, open '/x'"), { code: 'EACCES', syscall: 'open' });
+    const err = new FileWriteError(path.join(empty, 'model_out.safetensors.next'), eacces);
+    expect((explainCheckpointWriteFailure(err, empty, 'model_out_last') as Error).message).toBe(
+      `${path.join(empty, 'model_out.safetensors.next')}: permission denied (EACCES); no resumable checkpoint ${path.join(empty, 'model_out_last')} was written yet: fix that and rerun`);
+    const other = new Error('not a write');
+    expect(explainCheckpointWriteFailure(other, empty, 'model_out_last')).toBe(other);
   });
 });
