@@ -6,6 +6,7 @@ import { writeEvaluationReport } from '../coordinator/eval_report.js';
 import { ProgressDisplay } from './progress.js';
 import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
 import { GradiaInputError } from '../util/errors.js';
+import { ensureWritableDir } from '../util/fs_errors.js';
 
 export interface EvaluateFlags extends RuntimeFlags {
   dataDir: string; modelDir: string; modelName: string; testBatch: number; split: 'test' | 'val';
@@ -14,6 +15,9 @@ export interface EvaluateFlags extends RuntimeFlags {
 
 export async function evaluateCommand(f: EvaluateFlags): Promise<void> {
   const human = f.humanAssessment ? readHumanAssessment(f.humanAssessment) : null;
+  const outDir = f.outDir ?? path.join('results', `${f.modelName}-${f.split}`);
+  // An output folder that cannot be written fails now, not after the evaluation.
+  ensureWritableDir(outDir, '--out-dir');
   const progress = new ProgressDisplay();
   const { evalSet, results, summary, meta, grid } = await evaluateCheckpoint({
     runtime: await runtimeFrom(f), dataDir: f.dataDir, modelDir: f.modelDir, name: f.modelName, split: f.split, testBatch: f.testBatch,
@@ -30,7 +34,6 @@ export async function evaluateCommand(f: EvaluateFlags): Promise<void> {
     if (labels.length === 0) throw new GradiaInputError(f.humanAssessment!, `none of its entries names a ${f.split} image`);
     matrix = matrixOf(labels);
   }
-  const outDir = f.outDir ?? path.join('results', `${f.modelName}-${f.split}`);
   const paths = await writeEvaluationReport({
     outDir, samples: evalSet.samples, results, summary, grid, gridSamples: f.gridSamples,
     extra: { model: f.modelName, checkpoint: meta.id, split: f.split, reasonabilityMatrix: matrix },

@@ -9,6 +9,7 @@ import { GradiaInputError } from '../util/errors.js';
 import { resizeBilinearPIL, normaliseInto } from '../data/resize.js';
 import { checkArch, createModel, disposeModel } from '../model/resnet.js';
 import { loadWeights, readSafetensors } from '../model/safetensors.js';
+import { checkSidecarOf } from '../coordinator/checkpoint.js';
 import { evaluateBatch } from '../model/train.js';
 
 export interface PredictOptions {
@@ -47,6 +48,7 @@ export async function loadImage224(file: string): Promise<Uint8Array> {
 export async function predict(opts: PredictOptions): Promise<{ backend: string; results: Prediction[] }> {
   const arch = checkArch(opts.arch);
   if (!opts.images.length) throw new GradiaInputError(null, 'predict needs at least one image');
+  checkSidecarOf(opts.weights);
   let numClasses = opts.numClasses;
   if (numClasses === undefined) {
     const fc = readSafetensors(opts.weights).get('fc.weight');

@@ -6,11 +6,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { atomicWrite, readSafetensorsFile, writeSafetensors } from '../model/safetensors.js';
+import { assertFinite, atomicWrite, describeNonFinite, readSafetensorsFile, readSafetensorsHeader, writeSafetensors } from '../model/safetensors.js';
 import { tensorSpecs, tfToTorch, torchToTf } from '../model/resnet.js';
-import type { ArchName } from '../model/types.js';
+import { ARCH_NAMES, type ArchName } from '../model/types.js';
 import type { ReplicaState } from '../worker/types.js';
 import { GradiaInputError } from '../util/errors.js';
+import { FileWriteError } from '../util/fs_errors.js';
+import { lockHeldByOther } from './model_dir_lock.js';
 
 export const CHECKPOINT_FORMAT = 'gradia-dist-checkpoint/1';
 
@@ -68,6 +70,40 @@ function stateDict(arch: ArchName, numClasses: number, state: { params: Float32A
   });
 }
 
+/** A state holding NaN or Inf: the checkpoint is not written. */
+export class NonFiniteStateError extends Error {
+  constructor(readonly checkpoint: string, readonly tensor: string, detail: string) {
+    super(`${checkpoint}: not written: tensor '${tensor}' holds ${detail}; a checkpoint is never written with non-finite values`);
+    this.name = 'NonFiniteStateError';
+  }
+}
+
+/** Throws NonFiniteStateError naming the first tensor of `state` that holds NaN or Inf. */
+function checkStateFinite(where: string, arch: ArchName, numClasses: number, state: ReplicaState, withOptimizer: boolean): void {
+  let p = 0;
+  let b = 0;
+  const paramNames: Array<[string, number, number]> = [];
+  for (const s of tensorSpecs(arch, numClasses)) {
+    const size = s.shape.reduce((a, c) => a * c, 1);
+    const from = s.isBuffer ? b : p;
+    if (s.isBuffer) b += size; else { p += size; paramNames.push([s.name, from, p]); }
+    const bad = describeNonFinite((s.isBuffer ? state.buffers : state.params).subarray(from, from + size));
+    if (bad) throw new NonFiniteStateError(where, s.name, bad);
+  }
+  if (!withOptimizer) return;
+  for (const [key, data] of [['adam.m', state.adam.m], ['adam.v', state.adam.v]] as const) {
+    if (!describeNonFinite(data)) continue;
+    // Name the parameter whose moments went bad, too.
+    const at = paramNames.find(([, from, to]) => describeNonFinite(data.subarray(from, to)));
+    throw new NonFiniteStateError(where, key, `${describeNonFinite(data)}${at ? `, first in the moments of '${at[0]}'` : ''}`);
+  }
+}
+
+/**
+ * Writes a checkpoint through the journal. Refuses (before writing any file) a state
+ * holding NaN or Inf; a filesystem error throws a FileWriteError naming the file (the
+ * checkpoint of that name that was there before stays intact).
+ */
 export function saveCheckpoint(dir: string, meta: Omit<CheckpointMeta, 'id' | 'format' | 'createdAt' | 'hasOptimizer'>, state: ReplicaState, withOptimizer = true): CheckpointMeta {
   const full: CheckpointMeta = {
     ...meta,
@@ -76,6 +112,7 @@ export function saveCheckpoint(dir: string, meta: Omit<CheckpointMeta, 'id' | 'f
     createdAt: new Date().toISOString(),
     hasOptimizer: withOptimizer,
   };
+  checkStateFinite(path.join(dir, meta.name), meta.arch, meta.numClasses, state, withOptimizer);
   const f = files(dir, meta.name);
   const tag = { gradia_checkpoint: full.id, arch: meta.arch, format: 'pt' };
   writeSafetensors(`${f.weights}.next`, stateDict(meta.arch, meta.numClasses, state), tag);
@@ -84,20 +121,31 @@ export function saveCheckpoint(dir: string, meta: Omit<CheckpointMeta, 'id' | 'f
       { name: 'adam.m', shape: [state.adam.m.length], dtype: 'F32', data: state.adam.m },
       { name: 'adam.v', shape: [state.adam.v.length], dtype: 'F32', data: state.adam.v },
     ], { gradia_checkpoint: full.id, adam_t: String(state.adam.t) });
+  } else {
+    // An optimizer journal file of an earlier, uncommitted write must not be committed with this one.
+    rmOrExplain(`${f.optim}.next`);
   }
   atomicWrite(`${f.meta}.next`, Buffer.from(`${JSON.stringify(full, null, 2)}\n`));
   commit(dir, meta.name);
   return full;
 }
 
-/** Rolls a journalled checkpoint forward: renames *.next into place, the JSON last. */
+function rmOrExplain(file: string): void {
+  try { fs.rmSync(file, { force: true }); } catch (e) { throw new FileWriteError(file, e); }
+}
+
+/**
+ * Rolls a journalled checkpoint forward: renames *.next into place, the JSON last. Not
+ * while another live run holds the model dir's lock (that run is committing it itself).
+ */
 function commit(dir: string, name: string): void {
   const f = files(dir, name);
   if (!fs.existsSync(`${f.meta}.next`)) return;
-  for (const target of [f.weights, f.optim]) {
-    if (fs.existsSync(`${target}.next`)) fs.renameSync(`${target}.next`, target);
+  if (lockHeldByOther(dir)) return;
+  for (const target of [f.weights, f.optim, f.meta]) {
+    if (!fs.existsSync(`${target}.next`)) continue;
+    try { fs.renameSync(`${target}.next`, target); } catch (e) { throw new FileWriteError(`${target}.next`, e); }
   }
-  fs.renameSync(`${f.meta}.next`, f.meta);
 }
 
 export function checkpointExists(dir: string, name: string): boolean {
@@ -105,17 +153,50 @@ export function checkpointExists(dir: string, name: string): boolean {
   return fs.existsSync(files(dir, name).meta);
 }
 
+/** Problems of a sidecar's fields (null when it has every field a checkpoint needs, of the right type). */
+function sidecarProblem(meta: unknown): string | null {
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return `is ${meta === null ? 'null' : Array.isArray(meta) ? 'a list' : typeof meta}, not a checkpoint's JSON object`;
+  const m = meta as Record<string, unknown>;
+  if (m.format !== CHECKPOINT_FORMAT) return `is not a gradia-dist checkpoint (field 'format' is ${JSON.stringify(m.format)}, not "${CHECKPOINT_FORMAT}")`;
+  const field = (key: string, ok: boolean, want: string) => (ok ? null : `field '${key}' is ${m[key] === undefined ? 'missing' : JSON.stringify(m[key])}, not ${want}`);
+  const whole = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  const pos = m.position as Record<string, unknown> | null | undefined;
+  return field('id', typeof m.id === 'string' && m.id.length > 0, 'a checkpoint id')
+    ?? field('arch', typeof m.arch === 'string' && (ARCH_NAMES as readonly string[]).includes(m.arch), `one of ${ARCH_NAMES.join(', ')}`)
+    ?? field('classes', Array.isArray(m.classes) && m.classes.length > 0 && m.classes.every((c) => typeof c === 'string'), 'a list of class names')
+    ?? field('numClasses', m.numClasses === (m.classes as unknown[]).length, `the number of classes (${(m.classes as unknown[]).length})`)
+    ?? field('inputSize', whole(m.inputSize) && (m.inputSize as number) >= 32 && (m.inputSize as number) % 32 === 0, 'a whole multiple of 32')
+    ?? field('phase', m.phase === 1 || m.phase === 2, '1 or 2')
+    ?? field('epoch', whole(m.epoch), 'a whole number')
+    ?? field('step', whole(m.step), 'a whole number')
+    ?? field('position', pos !== null && typeof pos === 'object' && whole(pos.epoch) && whole(pos.batch), '{ "epoch": E, "batch": B } with whole numbers')
+    ?? field('history', Array.isArray(m.history), 'a list')
+    ?? field('best', m.best === null || (typeof m.best === 'object' && !Array.isArray(m.best)), 'null or an object')
+    ?? field('parent', m.parent === null || typeof m.parent === 'string', 'null or a checkpoint id')
+    ?? field('config', m.config !== null && typeof m.config === 'object' && !Array.isArray(m.config), 'an object')
+    ?? field('dataFingerprint', typeof m.dataFingerprint === 'string', 'a string')
+    ?? field('hasOptimizer', typeof m.hasOptimizer === 'boolean', 'true or false');
+}
+
+/**
+ * Reads and checks a checkpoint's sidecar JSON, and checks (from its header only) that the
+ * weights file beside it belongs to it: a safetensors file swapped under another
+ * checkpoint's sidecar is refused wherever a checkpoint is opened.
+ */
 export function readCheckpointMeta(dir: string, name: string): CheckpointMeta {
   commit(dir, name);
   const f = files(dir, name);
   let meta: CheckpointMeta;
   try {
-    meta = JSON.parse(fs.readFileSync(f.meta, 'utf8')) as CheckpointMeta;
+    meta = JSON.parse(fs.readFileSync(f.meta, 'utf8').replace(/^\uFEFF/, '')) as CheckpointMeta;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new GradiaInputError(f.meta, code === 'ENOENT' ? `no checkpoint named '${name}' in ${dir}` : `not a readable checkpoint (${(e as Error).message})`);
   }
-  if (meta.format !== CHECKPOINT_FORMAT) throw new GradiaInputError(f.meta, `not a gradia-dist checkpoint (format ${String(meta.format)})`);
+  const problem = sidecarProblem(meta);
+  if (problem) throw new GradiaInputError(f.meta, problem);
+  const id = readSafetensorsHeader(f.weights).metadata.gradia_checkpoint;
+  if (id !== meta.id) throw new GradiaInputError(f.weights, `belongs to checkpoint ${id ?? '(none)'}, but ${f.meta} is ${meta.id}: weights swapped or half-copied?`);
   return meta;
 }
 
@@ -131,6 +212,7 @@ export function loadCheckpoint(dir: string, name: string): { meta: CheckpointMet
     const t = weights.get(s.name);
     if (!t) throw new GradiaInputError(f.weights, `missing tensor '${s.name}' for ${meta.arch}`);
     if (t.shape.join(',') !== s.torchShape.join(',')) throw new GradiaInputError(f.weights, `tensor '${s.name}' has shape [${t.shape.join(', ')}], expected [${s.torchShape.join(', ')}]`);
+    assertFinite(f.weights, s.name, t.data);
     (s.isBuffer ? buffers : params).push(torchToTf(s, t.data));
   }
   const ids: [string, string | undefined][] = [[f.weights, weightsMeta.gradia_checkpoint]];
@@ -141,6 +223,8 @@ export function loadCheckpoint(dir: string, name: string): { meta: CheckpointMet
     const v = st.get('adam.v');
     const t = Number(metadata.adam_t);
     if (!m || !v || !Number.isInteger(t)) throw new GradiaInputError(f.optim, 'optimizer state is incomplete (adam.m, adam.v, adam_t)');
+    assertFinite(f.optim, 'adam.m', m.data);
+    assertFinite(f.optim, 'adam.v', v.data);
     adam = { m: m.data, v: v.data, t };
     ids.push([f.optim, metadata.gradia_checkpoint]);
   }
@@ -155,4 +239,46 @@ function concat(parts: Float32Array[]): Float32Array {
   let o = 0;
   for (const p of parts) { out.set(p, o); o += p.length; }
   return out;
+}
+
+/**
+ * What a resume would start from after a failed write: "the last checkpoint D/N (epoch E,
+ * step S) is intact", or that there is none yet. Reads without rolling the journal forward.
+ */
+export function describeResumePoint(dir: string, name: string): { intact: boolean; text: string } {
+  const f = files(dir, name);
+  const shown = path.join(dir, name);
+  for (const file of [`${f.meta}.next`, f.meta]) {
+    let meta: CheckpointMeta;
+    try { meta = JSON.parse(fs.readFileSync(file, 'utf8')) as CheckpointMeta; } catch { continue; }
+    if (sidecarProblem(meta) || (!fs.existsSync(f.weights) && !fs.existsSync(`${f.weights}.next`))) continue;
+    return { intact: true, text: `the last checkpoint ${shown} (epoch ${meta.epoch}, step ${meta.step}) is intact` };
+  }
+  return { intact: false, text: `no resumable checkpoint ${shown} was written yet` };
+}
+
+/**
+ * A failed checkpoint write as one line: the file, why, and whether the last resumable
+ * checkpoint is intact and how to go on. Other errors pass through unchanged.
+ */
+export function explainCheckpointWriteFailure(err: unknown, dir: string, resumable: string): unknown {
+  if (!(err instanceof FileWriteError)) return err;
+  const point = describeResumePoint(dir, resumable);
+  const fix = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? 'free space' : 'fix that';
+  const e = new Error(`${err.message}; ${point.text}${point.intact ? `: ${fix} and rerun with --resume` : `: ${fix} and rerun`}`);
+  e.name = 'CheckpointWriteError';
+  return e;
+}
+
+/**
+ * `predict --weights D/N.safetensors`: when D/N.json beside it is a gradia-dist checkpoint's
+ * sidecar, the weights must be that checkpoint's (a swapped file is refused).
+ */
+export function checkSidecarOf(weights: string): void {
+  if (!weights.endsWith('.safetensors') || weights.endsWith('.optim.safetensors')) return;
+  const sidecar = `${weights.slice(0, -'.safetensors'.length)}.json`;
+  let meta: unknown;
+  try { meta = JSON.parse(fs.readFileSync(sidecar, 'utf8').replace(/^\uFEFF/, '')); } catch { return; }
+  if ((meta as { format?: unknown } | null)?.format !== CHECKPOINT_FORMAT) return; // not a checkpoint's sidecar
+  readCheckpointMeta(path.dirname(weights), path.basename(sidecar, '.json'));
 }

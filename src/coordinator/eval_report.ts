@@ -1,12 +1,12 @@
 // The files `evaluate` writes, as the original does and a little more: IOU.json,
 // misclassified.json, attention/<image>.png (Grad-CAM overlay), attention/compare/<image>.png
 // (model | human side by side), summary_grid.png and summary.json.
-import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { resizeBilinear } from '../data/iou.js';
 import type { EvalSample } from '../data/types.js';
 import { atomicWrite } from '../model/safetensors.js';
+import { ensureWritableDir } from '../util/fs_errors.js';
 import type { EvalSampleResult } from './cluster.js';
 import type { EvaluationSummary } from './evaluation.js';
 import { camOverlay, tileGrid } from './overlay.js';
@@ -78,7 +78,7 @@ export async function writeEvaluationReport(opts: {
   extra?: Record<string, unknown>;
 }): Promise<ReportPaths> {
   const p = reportPaths(opts.outDir);
-  fs.mkdirSync(p.compareDir, { recursive: true });
+  ensureWritableDir(p.compareDir, 'output folder');
   const S = PICTURE_SIZE;
   const gridTiles: Uint8Array[] = [];
   // The summary grid shows an even spread of the images that have a human map.

@@ -11,7 +11,8 @@ import type { ArchName } from '../model/types.js';
 import { ProgressDisplay } from '../cli/progress.js';
 import { GradiaInputError } from '../util/errors.js';
 import { WorkerFailedError, startCluster, type Cluster, type Placement, type ReplicaConfig, type ReplicaState, type ShardSample } from './cluster.js';
-import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, type EpochRecord } from './checkpoint.js';
+import { checkpointExists, explainCheckpointWriteFailure, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, type EpochRecord } from './checkpoint.js';
+import { acquireModelDirLock } from './model_dir_lock.js';
 import { evaluateSamples, summariseEvaluation } from './evaluation.js';
 import { TrainingMetrics, type MetricsServer } from './metrics.js';
 import { placementSize, validatePlacement } from './placement.js';
@@ -84,7 +85,20 @@ const emptyPartial = (): Partial => ({ taskSum: 0, attSum: 0, n: 0, nAtt: 0, sec
 /** What a caller asks for: arch and input size default to the phase-1 model's in phase 2. */
 export type TrainRequest = Omit<TrainConfig, 'arch' | 'inputSize'> & { arch?: string; inputSize?: number };
 
+/** Trains holding the model dir's lock (checked writable, stale temp files removed) for the whole run. */
 export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
+  validatePlacement(req.placement); // GPU problems are reported before anything else
+  const lock = acquireModelDirLock(req.modelDir, { log: (line) => { if (!req.quiet) process.stderr.write(`${line}\n`); } });
+  try {
+    return await trainInLockedDir(req);
+  } catch (err) {
+    throw explainCheckpointWriteFailure(err, req.modelDir, runNames(req.phase, req.modelName).last);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainInLockedDir(req: TrainRequest): Promise<TrainSummary> {
   validatePlacement(req.placement); // GPU problems are reported before anything else
   const parent = req.phase === 2 ? readCheckpointMeta(req.modelDir, req.modelName) : null;
   const cfg: TrainConfig = { ...req, arch: req.arch ?? parent?.arch ?? 'resnet50', inputSize: req.inputSize ?? parent?.inputSize ?? 224 };

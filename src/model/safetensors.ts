@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../backend/tf.js';
 import { GradiaInputError } from '../util/errors.js';
+import { FileWriteError, fsReason } from '../util/fs_errors.js';
 import { initTensorTorch, tfToTorch, torchToTf } from './resnet.js';
 import type { Model } from './types.js';
 
@@ -44,27 +45,124 @@ export function readSafetensors(file: string): Map<string, StTensor> {
   return readSafetensorsFile(file).tensors;
 }
 
+interface HeaderEntry { dtype: string; shape: number[]; begin: number; end: number }
+export interface StHeader { entries: Map<string, HeaderEntry>; metadata: Record<string, string> }
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Checks a parsed header against the format and the data length: every tensor an object
+ * with a known dtype, a list of whole-number dims and whole-number offsets [begin, end]
+ * inside the data whose size matches dtype x shape, no two tensors sharing bytes.
+ */
+function checkHeader(file: string, header: unknown, dataLength: number): StHeader {
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw new GradiaInputError(file, `not a safetensors file (header is ${header === null ? 'null' : Array.isArray(header) ? 'a list' : typeof header}, not a JSON object)`);
+  }
+  const entries = new Map<string, HeaderEntry>();
+  let metadata: Record<string, string> = {};
+  for (const [key, h] of Object.entries(header as Record<string, unknown>)) {
+    if (key === '__metadata__') {
+      if (h === null || typeof h !== 'object' || Array.isArray(h) || Object.values(h).some((v) => typeof v !== 'string')) {
+        throw new GradiaInputError(file, 'safetensors __metadata__ is not an object of strings');
+      }
+      metadata = h as Record<string, string>;
+      continue;
+    }
+    const bad = (problem: string) => new GradiaInputError(file, `tensor '${key}' ${problem}`);
+    if (h === null || typeof h !== 'object' || Array.isArray(h)) throw bad(`has a header entry of ${JSON.stringify(h)}, not an object`);
+    const { dtype, shape, data_offsets: offs } = h as Record<string, unknown>;
+    if (typeof dtype !== 'string') throw bad(`has no dtype (got ${JSON.stringify(dtype)})`);
+    const size = SIZES[dtype];
+    if (!size) throw bad(`has unsupported dtype ${dtype}`);
+    if (shape === undefined) throw bad('has no shape');
+    if (!Array.isArray(shape) || !shape.every(isCount)) throw bad(`has shape ${JSON.stringify(shape)}, not a list of whole numbers >= 0`);
+    if (offs === undefined) throw bad('has no data_offsets');
+    if (!Array.isArray(offs) || offs.length !== 2) throw bad(`has data_offsets ${JSON.stringify(offs)}, not a list [begin, end]`);
+    const [b, e] = offs as unknown[];
+    if (!isCount(b) || !isCount(e) || e < b) throw bad(`has data_offsets ${JSON.stringify(offs)}, not whole numbers 0 <= begin <= end`);
+    const count = (shape as number[]).reduce((a, c) => a * c, 1);
+    if (e - b !== count * size) throw bad(`has data offsets [${b}, ${e}] (${e - b} bytes) that do not match its shape [${(shape as number[]).join(', ')}] ${dtype} (${count * size} bytes)`);
+    if (e > dataLength) throw bad(`has data offsets [${b}, ${e}] beyond the end of the data (${dataLength} bytes)`);
+    entries.set(key, { dtype, shape: shape as number[], begin: b, end: e });
+  }
+  // Overlap: sorted by begin, each tensor must start at or after the previous one's end.
+  const sorted = [...entries].filter(([, t]) => t.end > t.begin).sort((x, y) => x[1].begin - y[1].begin);
+  for (let i = 1; i < sorted.length; i++) {
+    const [pk, p] = sorted[i - 1]!;
+    const [k, t] = sorted[i]!;
+    if (t.begin < p.end) throw new GradiaInputError(file, `tensor '${k}' has data offsets [${t.begin}, ${t.end}] overlapping tensor '${pk}' [${p.begin}, ${p.end}]`);
+  }
+  return { entries, metadata };
+}
+
+function parseHeaderBytes(file: string, bytes: Buffer, dataLength: number): StHeader {
+  let header: unknown;
+  try { header = JSON.parse(bytes.toString('utf8')); } catch { throw new GradiaInputError(file, 'not a safetensors file (header is not JSON)'); }
+  return checkHeader(file, header, dataLength);
+}
+
+function headerLength(file: string, first8: Buffer, fileLength: number): number {
+  if (fileLength < 8) throw new GradiaInputError(file, 'not a safetensors file (shorter than its 8-byte header length)');
+  const hlen = Number(first8.readBigUInt64LE(0));
+  if (hlen > fileLength - 8 || hlen > 100_000_000) throw new GradiaInputError(file, `not a safetensors file (header length ${hlen} exceeds the file)`);
+  return hlen;
+}
+
+/** The header of a safetensors file (checked as readSafetensorsFile does), without reading the data. */
+export function readSafetensorsHeader(file: string): StHeader {
+  let fd: number;
+  try { fd = fs.openSync(file, 'r'); } catch (e) { throw new GradiaInputError(file, `cannot read weights: ${fsReason(e)}`); }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const first8 = Buffer.alloc(8);
+    fs.readSync(fd, first8, 0, Math.min(8, size), 0);
+    const hlen = headerLength(file, first8, size);
+    const bytes = Buffer.alloc(hlen);
+    let got = 0;
+    while (got < hlen) {
+      const n = fs.readSync(fd, bytes, got, hlen - got, 8 + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return parseHeaderBytes(file, bytes.subarray(0, got), size - 8 - hlen);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The tensors of a safetensors file and its `__metadata__` strings. */
 export function readSafetensorsFile(file: string): { tensors: Map<string, StTensor>; metadata: Record<string, string> } {
   let buf: Buffer;
-  try { buf = fs.readFileSync(file); } catch (e) { throw new GradiaInputError(file, `cannot read weights: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
-  if (buf.length < 8) throw new GradiaInputError(file, 'not a safetensors file (shorter than its 8-byte header length)');
-  const hlen = Number(buf.readBigUInt64LE(0));
-  if (hlen > buf.length - 8 || hlen > 100_000_000) throw new GradiaInputError(file, `not a safetensors file (header length ${hlen} exceeds the file)`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  try { header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')); } catch { throw new GradiaInputError(file, 'not a safetensors file (header is not JSON)'); }
+  try { buf = fs.readFileSync(file); } catch (e) { throw new GradiaInputError(file, `cannot read weights: ${fsReason(e)}`); }
+  const hlen = headerLength(file, buf, buf.length);
   const data = buf.subarray(8 + hlen);
+  const { entries, metadata } = parseHeaderBytes(file, buf.subarray(8, 8 + hlen), data.length);
   const out = new Map<string, StTensor>();
-  for (const [key, h] of Object.entries(header)) {
-    if (key === '__metadata__') continue;
-    const size = SIZES[h.dtype];
-    if (!size) throw new GradiaInputError(file, `tensor '${key}' has unsupported dtype ${h.dtype}`);
+  for (const [key, h] of entries) {
     const count = h.shape.reduce((a, b) => a * b, 1);
-    const [b, e] = h.data_offsets;
-    if (e - b !== count * size || e > data.length || b < 0) throw new GradiaInputError(file, `tensor '${key}' has data offsets [${b}, ${e}] that do not match its shape [${h.shape.join(', ')}] ${h.dtype}`);
-    out.set(key, { dtype: h.dtype, shape: h.shape, data: decode(file, key, h.dtype, data.subarray(b, e), count) });
+    out.set(key, { dtype: h.dtype, shape: h.shape, data: decode(file, key, h.dtype, data.subarray(h.begin, h.end), count) });
   }
-  return { tensors: out, metadata: (header.__metadata__ as unknown as Record<string, string> | undefined) ?? {} };
+  return { tensors: out, metadata };
+}
+
+/** "NaN (3 values)", "Inf (1 value)", "NaN (2 values) and Inf (1 value)" or null when all finite. */
+export function describeNonFinite(data: Float32Array): string | null {
+  let nan = 0;
+  let inf = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) { if (v !== v) nan++; else inf++; } // v - v is NaN exactly for NaN and +-Inf
+  }
+  if (!nan && !inf) return null;
+  const n = (k: number) => `${k} value${k === 1 ? '' : 's'}`;
+  return [nan ? `NaN (${n(nan)})` : '', inf ? `Inf (${n(inf)})` : ''].filter(Boolean).join(' and ');
+}
+
+/** Refuses a tensor that holds NaN or Inf, naming the file and the tensor. */
+export function assertFinite(file: string, name: string, data: Float32Array): void {
+  const bad = describeNonFinite(data);
+  if (bad) throw new GradiaInputError(file, `tensor '${name}' holds ${bad}`);
 }
 
 /** Writes tensors (F32, or I64 for integer-valued tensors) atomically: temp file, fsync, rename. */
@@ -95,28 +193,37 @@ export function writeSafetensors(file: string, tensors: Array<{ name: string; sh
   atomicWrite(file, out);
 }
 
-/** Writes `data` to `file` so that no partial file is ever visible: temp, fsync, rename, fsync dir. */
+/**
+ * Writes `data` to `file` so that no partial file is ever visible: temp, fsync, rename, fsync dir.
+ * The temp file is `.<name>.tmp-<pid>-<random>` (removeStaleTempFiles knows the pattern);
+ * a failure removes it and throws a FileWriteError naming `file`.
+ */
 export function atomicWrite(file: string, data: Buffer): void {
   const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, 'w');
   try {
-    let w = 0;
-    while (w < data.length) w += fs.writeSync(fd, data, w, data.length - w);
-    fs.fsyncSync(fd);
+    fs.mkdirSync(dir, { recursive: true });
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      let w = 0;
+      while (w < data.length) w += fs.writeSync(fd, data, w, data.length - w);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
   } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
+    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing to remove */ }
+    throw new FileWriteError(file, e);
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
   try {
     const dfd = fs.openSync(dir, 'r');
     try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
   } catch { /* directories cannot be fsynced everywhere */ }
 }
+
+/** Matches atomicWrite's temp files; group 1 is the writer's pid. */
+export const TEMP_FILE_PATTERN = /^\..+\.tmp-(\d+)-[a-z0-9]*$/;
 
 export interface LoadOptions {
   /** Re-initialise fc.* (torchvision init from `seed`) when its class count differs from the model's. */
@@ -126,7 +233,7 @@ export interface LoadOptions {
 
 /**
  * Loads torchvision-keyed weights (torch layouts) into the model. Missing, unknown or
- * mis-shaped tensors throw a GradiaInputError naming the key. A missing
+ * mis-shaped tensors, and tensors holding NaN or Inf, throw a GradiaInputError naming the key. A missing
  * num_batches_tracked is set to 0, as torch does for old checkpoints.
  */
 export function loadWeights(model: Model, file: string, opts: LoadOptions = {}): { fcReinitialised: boolean } {
@@ -151,6 +258,7 @@ export function loadWeights(model: Model, file: string, opts: LoadOptions = {}):
     }
     const same = t.shape.length === s.torchShape.length && t.shape.every((d, i) => d === s.torchShape[i]);
     if (!same) throw new GradiaInputError(file, `tensor '${s.name}' has shape [${t.shape.join(', ')}], ${model.arch} with ${model.numClasses} classes needs [${s.torchShape.join(', ')}]`);
+    assertFinite(file, s.name, t.data);
     values.set(s.name, t.data);
   }
   for (const s of model.specs) {
