@@ -6,7 +6,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { assertFinite, atomicWrite, describeNonFinite, readSafetensorsFile, readSafetensorsHeader, writeSafetensors } from '../model/safetensors.js';
+import { describeNonFinite } from '../model/finite.js';
+import { assertFinite, atomicWrite, readSafetensorsFile, readSafetensorsHeader, writeSafetensors } from '../model/safetensors.js';
 import { tensorSpecs, tfToTorch, torchToTf } from '../model/resnet.js';
 import { ARCH_NAMES, type ArchName } from '../model/types.js';
 import type { ReplicaState } from '../worker/types.js';

@@ -34,3 +34,16 @@ export function findNonFinite(values: Float32Array, layout: { names: string[]; o
   while (t + 1 < layout.offsets.length && layout.offsets[t + 1]! <= at) t++;
   return { tensor: layout.names[t]!, kind: nonFiniteKind(values[i]!) };
 }
+
+/** "NaN (3 values)", "Inf (1 value)", "NaN (2 values) and Inf (1 value)" or null when all finite. */
+export function describeNonFinite(data: Float32Array): string | null {
+  let nan = 0;
+  let inf = 0;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v - v !== 0) { if (v !== v) nan++; else inf++; } // v - v is NaN exactly for NaN and +-Inf
+  }
+  if (!nan && !inf) return null;
+  const n = (k: number) => `${k} value${k === 1 ? '' : 's'}`;
+  return [nan ? `NaN (${n(nan)})` : '', inf ? `Inf (${n(inf)})` : ''].filter(Boolean).join(' and ');
+}

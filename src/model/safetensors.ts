@@ -6,6 +6,7 @@ import path from 'node:path';
 import { tf } from '../backend/tf.js';
 import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError, fsReason } from '../util/fs_errors.js';
+import { describeNonFinite } from './finite.js';
 import { initTensorTorch, tfToTorch, torchToTf } from './resnet.js';
 import type { Model } from './types.js';
 
@@ -144,19 +145,6 @@ export function readSafetensorsFile(file: string): { tensors: Map<string, StTens
     out.set(key, { dtype: h.dtype, shape: h.shape, data: decode(file, key, h.dtype, data.subarray(h.begin, h.end), count) });
   }
   return { tensors: out, metadata };
-}
-
-/** "NaN (3 values)", "Inf (1 value)", "NaN (2 values) and Inf (1 value)" or null when all finite. */
-export function describeNonFinite(data: Float32Array): string | null {
-  let nan = 0;
-  let inf = 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    if (v - v !== 0) { if (v !== v) nan++; else inf++; } // v - v is NaN exactly for NaN and +-Inf
-  }
-  if (!nan && !inf) return null;
-  const n = (k: number) => `${k} value${k === 1 ? '' : 's'}`;
-  return [nan ? `NaN (${n(nan)})` : '', inf ? `Inf (${n(inf)})` : ''].filter(Boolean).join(' and ');
 }
 
 /** Refuses a tensor that holds NaN or Inf, naming the file and the tensor. */
