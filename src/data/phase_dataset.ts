@@ -108,7 +108,7 @@ export async function buildTrainSet(dataDir: string, opts: TrainSetOptions): Pro
   const samples: TrainSample[] = images.map((im) => {
     const map = att.maps.get(im.fileName);
     if (!map) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
-    const target = attentionTarget(map, opts.grid, im.fileName, warnings);
+    const target = attentionTarget(map, opts.grid, im.fileName, warnings, att.origin.get(im.fileName));
     if (target === null) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
     return { path: im.path, fileName: im.fileName, label: im.label, target, ...weightsFor(reas.labels.get(im.fileName)) };
   });
