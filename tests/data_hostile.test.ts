@@ -1,6 +1,7 @@
 // Issue 11, the data layer under real use: make-data never deletes what it did not write,
 // the layout scan enters each real folder once, and hostile label files or file names get
 // one line naming the file.
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -73,7 +74,7 @@ describe('make-data never deletes what it did not write', () => {
 
   test('over its own output with other options: replaces only its own files, keeps the model dir, results and assessed labels', async () => {
     const d = fresh('g');
-    await generateDataSet({ out: d, ...SMALL });
+    expect((await generateDataSet({ out: d, ...SMALL })).replaced).toBe(false);
     const mine = addUserFiles(d);
     const oracle = fresh('oracle'); // the new options written into a new folder
     const other = { ...SMALL, seed: 6, train: 6 };
@@ -81,6 +82,7 @@ describe('make-data never deletes what it did not write', () => {
 
     const s = await generateDataSet({ out: d, ...other });
     expect(s.reused).toBe(false);
+    expect(s.replaced).toBe(true);
     expect(s.kept).toEqual(['reasonablity_val.json']);
     const after = tree(d);
     for (const [f, h] of Object.entries(mine)) expect(after[f], f).toBe(h); // user files byte for byte
@@ -145,6 +147,51 @@ describe('make-data never deletes what it did not write', () => {
     for (const [f, h] of Object.entries(mine)) expect(after[f], f).toBe(h);
     expect(Object.fromEntries(Object.entries(after).filter(([f]) => !(f in mine) && f !== MARKER))).toEqual(tree(oracle, { skip: ['reasonablity_val.json', MARKER] }));
     expect(marker(d)).toEqual(marker(oracle, true));
+  });
+
+  test('a run stopped half way through the swap is finished by the next run (either options), user files kept', async () => {
+    const oldSet = fresh('oracleA');
+    const newSet = fresh('oracleB');
+    await generateDataSet({ out: oldSet, ...SMALL });
+    await generateDataSet({ out: newSet, ...SMALL, seed: 8, train: 6 });
+    for (const target of [SMALL, { ...SMALL, seed: 8, train: 6 }]) {
+      const d = fresh('half');
+      await generateDataSet({ out: d, ...SMALL });
+      fs.writeFileSync(path.join(d, 'notes.txt'), 'mine');
+      // the state the swap leaves when killed after its first marker and some of the renames:
+      // a marker owning old and new bytes, every other new file moved in, old train 6 and 7 removed
+      const a = marker(oldSet);
+      const b = marker(newSet);
+      const during: Record<string, string[]> = {};
+      for (const [f, h] of Object.entries(a.files)) during[f] = [...h];
+      for (const [f, h] of Object.entries(b.files)) during[f] = [...new Set([...(during[f] ?? []), ...h])];
+      fs.writeFileSync(path.join(d, MARKER), JSON.stringify({ params: null, files: during }));
+      Object.keys(b.files).filter((_, i) => i % 2 === 0).forEach((f) => fs.copyFileSync(path.join(newSet, f), path.join(d, f)));
+      for (const f of Object.keys(a.files)) if (!(f in b.files) && f.includes('train_0000')) fs.rmSync(path.join(d, f));
+      const s = await generateDataSet({ out: d, ...target });
+      expect(s.reused).toBe(false);
+      const want = target.seed === 8 ? newSet : oldSet;
+      const { 'notes.txt': notes, ...rest } = tree(d);
+      expect(notes).toBe(crypto.createHash('sha256').update('mine').digest('hex'));
+      expect(rest).toEqual(tree(want));
+    }
+  });
+
+  test('temporary folders of killed runs beside --out are removed, unless they hold anything make-data does not write', async () => {
+    const d = fresh('tmpd');
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid is free
+    const killed = `${d}.tmp-${dead}`;
+    fs.mkdirSync(path.join(killed, 'gender_data', 'train', 'circle'), { recursive: true });
+    fs.writeFileSync(path.join(killed, 'attention_val.json'), '[]');
+    const foreign = `${d}.tmp-${dead + 1}`;
+    fs.mkdirSync(foreign);
+    fs.writeFileSync(path.join(foreign, 'notes.txt'), 'mine');
+    const alive = `${d}.tmp-${process.ppid}`; // a running process: maybe another make-data
+    fs.mkdirSync(alive);
+    await generateDataSet({ out: d, ...SMALL });
+    expect(fs.existsSync(killed)).toBe(false);
+    expect(fs.readFileSync(path.join(foreign, 'notes.txt'), 'utf8')).toBe('mine');
+    expect(fs.existsSync(alive)).toBe(true);
   });
 
   test('a marker naming a path outside the folder is refused, and nothing outside is touched', async () => {

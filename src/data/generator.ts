@@ -197,6 +197,8 @@ export interface GeneratedSummary {
   /** fraction of images whose context patch agrees with the class */
   cueAgreement: Record<'train' | 'val' | 'test', number>;
   reused: boolean;
+  /** an earlier data set of make-data's in the folder was replaced */
+  replaced: boolean;
   /**
    * Files an earlier make-data wrote that have been changed since (e.g. reasonablity_val.json
    * rewritten by `assess`): no longer make-data's, so left as they are. Relative to `out`.
@@ -214,7 +216,7 @@ export interface GeneratedSummary {
 const MARKER = '.gradia-generated.json';
 interface Marker {
   params: Params | null;
-  summary?: Omit<GeneratedSummary, 'out' | 'kept'>;
+  summary?: Omit<GeneratedSummary, 'out' | 'kept' | 'replaced'>;
   files?: Record<string, string[]>;
 }
 type Params = { version: 1; seed: number; train: number; val: number; test: number; size: number; spurious: number };
@@ -343,7 +345,7 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
     if (fs.existsSync(markerFile)) {
       const prev = readMarker(markerFile);
       const complete = prev.params !== null && prev.summary !== undefined && (!prev.files || Object.keys(prev.files).every((f) => fs.existsSync(path.join(out, ...safeRel(markerFile, f).split('/')))));
-      if (complete && JSON.stringify(prev.params) === JSON.stringify(params)) return { ...prev.summary!, out, reused: true, kept: [] };
+      if (complete && JSON.stringify(prev.params) === JSON.stringify(params)) return { ...prev.summary!, out, reused: true, replaced: false, kept: [] };
       ({ ours, changed: kept } = ownFiles(out, markerFile, prev));
     } else if (fs.readdirSync(out).length > 0) {
       throw new GradiaInputError(out, 'exists, is not empty and was not written by make-data; choose an empty or new folder');
@@ -363,6 +365,7 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
 
   const tmp = `${out}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
+  removeDeadTemps(out);
   const counts = { train: opts.train, val: opts.val, test: opts.test };
   const cueAgreement = { train: 0, val: 0, test: 0 };
   try {
@@ -393,8 +396,37 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
     fs.writeFileSync(path.join(tmp, 'attention_val_remove.json'), '[]\n');
     fs.writeFileSync(path.join(tmp, JUDGEMENTS), '{}\n');
     const newHash = new Map(writes.map((rel) => [rel, sha256File(path.join(tmp, ...rel.split('/')))]));
+    swap(out, tmp, markerFile, ours, writes, newHash);
+    const summary: GeneratedSummary = { out, counts, cueAgreement, reused: false, replaced: ours.size > 0, kept };
+    const stored = { counts, cueAgreement, reused: false }; // no absolute path: same options, same bytes
+    try {
+      writeJsonAtomic(markerFile, path.join(tmp, MARKER), { params, summary: stored, files: sortKeys(Object.fromEntries([...newHash].map(([rel, sha]) => [rel, [sha]]))) } satisfies Marker);
+    } catch (e) {
+      throw unfinished(out, e);
+    }
+    return summary;
+  } catch (e) {
+    if (e instanceof GradiaInputError) throw e;
+    // rendering into the temporary folder failed (disk full, ...): nothing in `out` changed
+    const err = e as NodeJS.ErrnoException;
+    throw new GradiaInputError(err.path ?? tmp, `could not write the data set (${err.code ?? err.message}); ${out} was not changed`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
 
-    // The swap. First a marker that owns both the old and the new bytes of every path.
+function unfinished(out: string, e: unknown): GradiaInputError {
+  const err = e as NodeJS.ErrnoException;
+  return new GradiaInputError(err.path ?? out, `make-data stopped half way through replacing its files in ${out} (${err.code ?? err.message}); run the same make-data again to finish`);
+}
+
+/**
+ * Move the rendered files from `tmp` into `out`, replacing or removing only make-data's own
+ * files (`ours`). First a marker that owns both the old and the new bytes of every path,
+ * so that a run stopped here is still make-data's output to the next run.
+ */
+function swap(out: string, tmp: string, markerFile: string, ours: Map<string, string>, writes: string[], newHash: Map<string, string>): void {
+  try {
     fs.mkdirSync(out, { recursive: true });
     const during: Record<string, string[]> = {};
     for (const [rel, sha] of ours) during[rel] = [sha];
@@ -406,12 +438,40 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
       fs.mkdirSync(path.dirname(dest), { recursive: true });
       fs.renameSync(path.join(tmp, ...rel.split('/')), dest);
     }
-    const summary: GeneratedSummary = { out, counts, cueAgreement, reused: false, kept };
-    const stored = { counts, cueAgreement, reused: false }; // no absolute path: same options, same bytes
-    writeJsonAtomic(markerFile, path.join(tmp, MARKER), { params, summary: stored, files: sortKeys(Object.fromEntries([...newHash].map(([rel, sha]) => [rel, [sha]]))) } satisfies Marker);
-    return summary;
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    for (const split of ['train', 'val', 'test'] as const) for (const c of CLASSES) fs.mkdirSync(path.join(out, 'gender_data', split, c), { recursive: true });
+  } catch (e) {
+    throw unfinished(out, e);
+  }
+}
+
+/** Only what make-data renders into its temporary folder. */
+const TEMP_ENTRIES = new Set(['gender_data', ...LABEL_FILES, JUDGEMENTS, MARKER]);
+
+/** Temporary folders (`<out>.tmp-<pid>`) of make-data runs that were killed: their process is gone. */
+function removeDeadTemps(out: string): void {
+  const parent = path.dirname(out);
+  const prefix = `${path.basename(out)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^\d+$/.test(name.slice(prefix.length))) continue;
+    const pid = Number(name.slice(prefix.length));
+    try {
+      process.kill(pid, 0);
+      continue; // alive (another make-data, or a reused pid): not ours to judge
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    const dir = path.join(parent, name);
+    try {
+      if (fs.readdirSync(dir).every((e) => TEMP_ENTRIES.has(e))) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // not a folder, or unreadable: leave it
+    }
   }
 }
 
