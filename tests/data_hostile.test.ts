@@ -322,6 +322,11 @@ describe('one line naming the file', () => {
     expect(e.message).toMatch(/bad\\nname\.png: unreadable or corrupt image/);
     const c = await inputError(checkImages([{ path: bad }]));
     expect(c.message.split('\n')).toHaveLength(1);
+    // warnings too: a skipped non-image file with a newline in its name
+    fs.rmSync(bad);
+    fs.writeFileSync(path.join(d, 'gender_data', 'train', 'a', 'read\nme.txt'), 'notes');
+    const set = await buildTrainSet(d, { phase: 1, reasonability: false, grid: 1 });
+    expect(set.warnings).toEqual([`${path.join(d, 'gender_data', 'train')}: 1 non-image file skipped (e.g. a/read\\nme.txt)`]);
   });
 
   test('an attention map smaller than the grid names the JSON file it came from and the image', async () => {
