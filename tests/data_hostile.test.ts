@@ -139,6 +139,10 @@ describe('make-data never deletes what it did not write', () => {
     delete m.files;
     fs.writeFileSync(path.join(d, MARKER), JSON.stringify(m));
     const mine = addUserFiles(d);
+    // same options (the demo re-run on a folder of an earlier version): reused, nothing touched
+    const before = tree(d);
+    expect((await generateDataSet({ out: d, ...SMALL })).reused).toBe(true);
+    expect(tree(d)).toEqual(before);
     const oracle = fresh('oracle');
     await generateDataSet({ out: oracle, ...SMALL, seed: 9 });
     const s = await generateDataSet({ out: d, ...SMALL, seed: 9 });
@@ -192,6 +196,15 @@ describe('make-data never deletes what it did not write', () => {
     expect(fs.existsSync(killed)).toBe(false);
     expect(fs.readFileSync(path.join(foreign, 'notes.txt'), 'utf8')).toBe('mine');
     expect(fs.existsSync(alive)).toBe(true);
+  });
+
+  test('a write that fails while rendering names the file and says the folder was not changed', async () => {
+    const f = fresh('plainfile');
+    fs.writeFileSync(f, 'x');
+    const out = path.join(f, 'G'); // its parent is a file: ENOTDIR
+    const e = await inputError(generateDataSet({ out, ...SMALL }));
+    expect(e.file).toBe(path.join(`${out}.tmp-${process.pid}`, 'gender_data', 'train', 'circle')); // the path that failed
+    expect(e.problem).toBe(`could not write the data set (ENOTDIR); ${out} was not changed`);
   });
 
   test('a marker naming a path outside the folder is refused, and nothing outside is touched', async () => {

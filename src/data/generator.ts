@@ -364,7 +364,7 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
   kept = kept.sort();
 
   const tmp = `${out}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
+  removeQuietly(tmp);
   removeDeadTemps(out);
   const counts = { train: opts.train, val: opts.val, test: opts.test };
   const cueAgreement = { train: 0, val: 0, test: 0 };
@@ -411,7 +411,16 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
     const err = e as NodeJS.ErrnoException;
     throw new GradiaInputError(err.path ?? tmp, `could not write the data set (${err.code ?? err.message}); ${out} was not changed`);
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeQuietly(tmp);
+  }
+}
+
+/** Remove a temporary folder of make-data's; a failure here must not hide the error that matters. */
+function removeQuietly(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch {
+    // nothing there to remove (e.g. ENOTDIR), or it cannot be: left behind, removed by a later run
   }
 }
 
