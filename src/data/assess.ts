@@ -50,7 +50,7 @@ export interface AssessResult {
 export function readHumanAssessment(file: string): Map<string, boolean> {
   let v: unknown;
   try {
-    v = JSON.parse(fs.readFileSync(file, 'utf8'));
+    v = JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\ufeff/, '')); // a UTF-8 BOM is fine, as in the label files
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new GradiaInputError(file, code ? `cannot read: ${code}` : `not valid JSON: ${(e as Error).message}`);
@@ -66,6 +66,10 @@ export function readHumanAssessment(file: string): Map<string, boolean> {
     if (key === '') return; // the original skips entries without a file name
     if (label !== 'reasonable' && label !== 'unreasonable') {
       throw new GradiaInputError(file, `unknown label ${JSON.stringify(label)} for ${img} (expected "reasonable" or "unreasonable")`);
+    }
+    const had = out.get(key);
+    if (had !== undefined && had !== (label === 'reasonable')) {
+      throw new GradiaInputError(file, `${key} is judged both "reasonable" and "unreasonable" (entry ${i}: ${img}); keep one`);
     }
     out.set(key, label === 'reasonable');
   });

@@ -108,6 +108,8 @@ export interface AttentionSet {
   warnings: string[];
   /** Label files that were read (for the data-set fingerprint). */
   files: string[];
+  /** The file each map was read from (attention_val.json or the update file), by key. */
+  origin: Map<string, string>;
 }
 
 /**
@@ -121,10 +123,14 @@ export function loadValAttention(dataDir: string): AttentionSet {
   if (!fs.existsSync(valFile)) throw new GradiaInputError(valFile, 'missing: phase 2 needs the validation attention maps');
   const files = [valFile];
   const maps = readAttentionFile(valFile) as Map<string, AttentionMap>;
+  const origin = new Map<string, string>([...maps.keys()].map((k) => [k, valFile]));
   const updFile = path.join(dataDir, ATTENTION_FILES.valUpdate);
   if (fs.existsSync(updFile)) {
     files.push(updFile);
-    for (const [k, m] of readAttentionFile(updFile)) maps.set(k, m as AttentionMap);
+    for (const [k, m] of readAttentionFile(updFile)) {
+      maps.set(k, m as AttentionMap);
+      origin.set(k, updFile);
+    }
   }
   const remFile = path.join(dataDir, ATTENTION_FILES.valRemove);
   if (fs.existsSync(remFile)) {
@@ -132,17 +138,19 @@ export function loadValAttention(dataDir: string): AttentionSet {
     let absent = 0;
     for (const k of readAttentionFile(remFile, { mapsRequired: false }).keys()) {
       if (!maps.delete(k)) absent++;
+      origin.delete(k);
     }
     if (absent > 0) warnings.push(`${remFile}: ${absent} entr${absent === 1 ? 'y names' : 'ies name'} no validation map (ignored)`);
   }
-  return { maps, warnings, files };
+  return { maps, warnings, files, origin };
 }
 
 /** Test maps (attention_test.json); absent file -> no maps and a warning. */
 export function loadTestAttention(dataDir: string): AttentionSet {
   const f = path.join(dataDir, ATTENTION_FILES.test);
-  if (!fs.existsSync(f)) return { maps: new Map(), warnings: [`${f}: missing, so no test IoU can be computed`], files: [] };
-  return { maps: readAttentionFile(f) as Map<string, AttentionMap>, warnings: [], files: [f] };
+  if (!fs.existsSync(f)) return { maps: new Map(), warnings: [`${f}: missing, so no test IoU can be computed`], files: [], origin: new Map() };
+  const maps = readAttentionFile(f) as Map<string, AttentionMap>;
+  return { maps, warnings: [], files: [f], origin: new Map([...maps.keys()].map((k) => [k, f])) };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,13 +277,18 @@ export function gaussianBlur3U8(src: Uint8Array, h: number, w: number): Uint8Arr
  * The training target of a human map for a `grid` x `grid` Grad-CAM: x255 (already stored
  * so), INTER_AREA resize to grid x grid, 3x3 Gaussian blur, divided by its max. An all-zero
  * result (an empty map, or one too sparse to survive the resize) gives null, and a warning
- * naming `name` is pushed to `warnings` when given.
+ * naming `name` is pushed to `warnings` when given. A map smaller than the grid is an
+ * error naming `file` (the JSON file the map came from) and `name`.
  */
-export function attentionTarget(map: AttentionMap, grid: number, name?: string, warnings?: string[]): Float32Array | null {
+export function attentionTarget(map: AttentionMap, grid: number, name?: string, warnings?: string[], file?: string): Float32Array | null {
   if (!Number.isInteger(grid) || grid < 1) throw new RangeError(`attentionTarget: bad grid ${grid}`);
   let small: Uint8Array;
   if (map.h >= grid && map.w >= grid) small = resizeAreaU8(map.data, map.h, map.w, grid, grid);
-  else throw new GradiaInputError(name ?? null, `attention map is ${map.h}x${map.w}, smaller than the ${grid}x${grid} Grad-CAM grid`);
+  else {
+    const problem = `attention map is ${map.h}x${map.w}, smaller than the ${grid}x${grid} Grad-CAM grid`;
+    if (file === undefined) throw new GradiaInputError(name ?? null, problem);
+    throw new GradiaInputError(file, `${name ?? 'an entry'}: ${problem}`);
+  }
   const blurred = gaussianBlur3U8(small, grid, grid);
   let max = 0;
   for (let i = 0; i < blurred.length; i++) if (blurred[i] > max) max = blurred[i];

@@ -13,6 +13,7 @@
  * drawn loosely: dilated by a few pixels with a wobbly, slightly shifted outline that
  * always covers the subject. Deterministic for a seed (own PRNG, PNG output).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -196,9 +197,115 @@ export interface GeneratedSummary {
   /** fraction of images whose context patch agrees with the class */
   cueAgreement: Record<'train' | 'val' | 'test', number>;
   reused: boolean;
+  /** an earlier data set of make-data's in the folder was replaced */
+  replaced: boolean;
+  /**
+   * Files an earlier make-data wrote that have been changed since (e.g. reasonablity_val.json
+   * rewritten by `assess`): no longer make-data's, so left as they are. Relative to `out`.
+   */
+  kept: string[];
 }
 
+/**
+ * The marker, in the folder: the options and, per file make-data wrote, the sha256 of the
+ * bytes it wrote. A file is make-data's own while its bytes still hash to one of these;
+ * only its own files are ever replaced or removed. `params: null` marks a replacement in
+ * progress (then a file may hold either the old or the new bytes). Version-1 markers (no
+ * `files`) list nothing: their files are derived from the options.
+ */
 const MARKER = '.gradia-generated.json';
+interface Marker {
+  params: Params | null;
+  summary?: Omit<GeneratedSummary, 'out' | 'kept' | 'replaced'>;
+  files?: Record<string, string[]>;
+}
+type Params = { version: 1; seed: number; train: number; val: number; test: number; size: number; spurious: number };
+const LABEL_FILES = ['attention_val.json', 'attention_test.json', 'attention_val_update.json', 'attention_val_remove.json'] as const;
+/** People, or `assess`, rewrite it by design: when it is no longer make-data's it is kept. */
+const JUDGEMENTS = 'reasonablity_val.json';
+
+const imageName = (split: string, i: number): string => `${split}_${String(i).padStart(5, '0')}.png`;
+
+/** Every file (posix paths relative to the folder, marker excluded) a data set with `p` has. */
+function plannedFiles(p: Params): string[] {
+  const files: string[] = [];
+  for (const split of ['train', 'val', 'test'] as const) {
+    planSplit(p.seed, split, p[split], p.spurious).forEach((s, i) => files.push(`gender_data/${split}/${CLASSES[s.label]}/${imageName(split, i)}`));
+  }
+  return [...files, ...LABEL_FILES, JUDGEMENTS];
+}
+
+/** Whether anything (a dangling link too) is at `p`. */
+function present(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sha256File(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** A marker's relative path, refused unless it stays inside the folder (a hand-edited marker must not reach out). */
+function safeRel(markerFile: string, rel: string): string {
+  const norm = path.posix.normalize(rel);
+  if (rel === '' || norm !== rel || rel.startsWith('/') || rel.split('/').includes('..') || rel === MARKER || /^[a-zA-Z]:|\\/.test(rel)) {
+    throw new GradiaInputError(markerFile, `lists ${JSON.stringify(rel)}, which is not a path inside the folder; remove the marker only if the folder is make-data's`);
+  }
+  return rel;
+}
+
+function readMarker(file: string): Marker {
+  let m: unknown;
+  try {
+    m = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new GradiaInputError(file, `unreadable make-data marker (${(e as Error).message.split('\n')[0]}); choose another --out`);
+  }
+  const ok =
+    m !== null && typeof m === 'object' && 'params' in m &&
+    (!('files' in m) || ((m as Marker).files !== null && typeof (m as Marker).files === 'object' && Object.values((m as Marker).files!).every((h) => Array.isArray(h) && h.every((x) => typeof x === 'string'))));
+  if (!ok) throw new GradiaInputError(file, 'not a make-data marker (expected {"params", "files"}); choose another --out');
+  return m as Marker;
+}
+
+/**
+ * The files an earlier make-data left in `out` that are still as it wrote them (path ->
+ * current sha256), and those changed since (no longer its own).
+ */
+function ownFiles(out: string, markerFile: string, marker: Marker): { ours: Map<string, string>; changed: string[] } {
+  const ours = new Map<string, string>();
+  const changed: string[] = [];
+  // version 1: the files follow from the options; the judgements file is its own only while it is still `{}`
+  const listed: [string, string[] | null][] = marker.files
+    ? Object.entries(marker.files)
+    : marker.params
+      ? plannedFiles(marker.params).map((f) => [f, null])
+      : [];
+  for (const [rel, hashes] of listed) {
+    const abs = path.join(out, ...safeRel(markerFile, rel).split('/'));
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(abs);
+    } catch {
+      continue; // gone: nothing to replace
+    }
+    const sha = st.isFile() ? sha256File(abs) : '';
+    const own = hashes ? hashes.includes(sha) : st.isFile() && (rel !== JUDGEMENTS || fs.readFileSync(abs, 'utf8') === '{}\n');
+    if (own) ours.set(rel, sha);
+    else changed.push(rel);
+  }
+  return { ours, changed };
+}
+
+/** Write `value` as `file` atomically (through `via`, a path on the same file system). */
+function writeJsonAtomic(file: string, via: string, value: unknown): void {
+  fs.writeFileSync(via, `${JSON.stringify(value, null, 1)}\n`);
+  fs.renameSync(via, file);
+}
 
 function mapJson(mask: Uint8Array, s: number): string {
   const rows: string[] = [];
@@ -217,26 +324,48 @@ function validate(o: GenerateOptions): void {
 }
 
 /**
- * Write the data set to `opts.out` (written to a temporary folder, then renamed into
- * place). A folder that already holds a data set generated with the same options is kept
- * as is; one generated with other options is replaced; any other non-empty folder is an
- * error.
+ * Write the data set to `opts.out`. A folder that already holds this data set (same
+ * options, every file there) is kept as is. Otherwise make-data writes into a new or empty
+ * folder, or over its own earlier output, where it replaces or removes only the files it
+ * wrote that are still as it wrote them: anything else there (model_save/, results/, a
+ * reasonablity_val.json from `assess`, ...) is left alone. A non-empty folder without its
+ * marker is refused, and so is a file of someone else's in the way of a file it writes.
+ * The set is rendered into a temporary folder beside `out` first; the marker is rewritten
+ * before and after the swap, so a run killed at any point can be re-run.
  */
 export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedSummary> {
   validate(opts);
   const out = path.resolve(opts.out);
-  const params = { version: 1, seed: opts.seed, train: opts.train, val: opts.val, test: opts.test, size: opts.size, spurious: opts.spurious };
+  const params: Params = { version: 1, seed: opts.seed, train: opts.train, val: opts.val, test: opts.test, size: opts.size, spurious: opts.spurious };
+  const markerFile = path.join(out, MARKER);
+  let ours = new Map<string, string>();
+  let kept: string[] = [];
   if (fs.existsSync(out)) {
-    const marker = path.join(out, MARKER);
-    if (fs.existsSync(marker)) {
-      const prev = JSON.parse(fs.readFileSync(marker, 'utf8')) as { params: typeof params; summary: GeneratedSummary };
-      if (JSON.stringify(prev.params) === JSON.stringify(params)) return { ...prev.summary, out, reused: true };
+    if (!fs.statSync(out).isDirectory()) throw new GradiaInputError(out, 'exists and is not a folder; choose an empty or new folder');
+    if (fs.existsSync(markerFile)) {
+      const prev = readMarker(markerFile);
+      const complete = prev.params !== null && prev.summary !== undefined && (!prev.files || Object.keys(prev.files).every((f) => fs.existsSync(path.join(out, ...safeRel(markerFile, f).split('/')))));
+      if (complete && JSON.stringify(prev.params) === JSON.stringify(params)) return { ...prev.summary!, out, reused: true, replaced: false, kept: [] };
+      ({ ours, changed: kept } = ownFiles(out, markerFile, prev));
     } else if (fs.readdirSync(out).length > 0) {
-      throw new GradiaInputError(out, 'exists and is not a generated data set; choose an empty or new folder');
+      throw new GradiaInputError(out, 'exists, is not empty and was not written by make-data; choose an empty or new folder');
     }
   }
+  const planned = plannedFiles(params);
+  const writes = planned.filter((rel) => {
+    const abs = path.join(out, ...rel.split('/'));
+    if (ours.has(rel) || !present(abs)) return true;
+    if (rel === JUDGEMENTS && fs.statSync(abs).isFile()) {
+      if (!kept.includes(rel)) kept.push(rel);
+      return false;
+    }
+    throw new GradiaInputError(abs, 'is in the way of a file make-data writes and was not written by it (or was changed since); move it away or choose another --out');
+  });
+  kept = kept.sort();
+
   const tmp = `${out}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
+  removeQuietly(tmp);
+  removeDeadTemps(out);
   const counts = { train: opts.train, val: opts.val, test: opts.test };
   const cueAgreement = { train: 0, val: 0, test: 0 };
   try {
@@ -252,8 +381,7 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
           const p = plan[i];
           const smp = renderSample(p.seed, opts.size, p.label, p.cue);
           if (p.cue === p.label) agree++;
-          const name = `${split}_${String(i).padStart(5, '0')}.png`;
-          const rel = path.posix.join('gender_data', split, CLASSES[p.label], name);
+          const rel = path.posix.join('gender_data', split, CLASSES[p.label], imageName(split, i));
           await sharp(Buffer.from(smp.rgb.buffer, smp.rgb.byteOffset, smp.rgb.length), { raw: { width: opts.size, height: opts.size, channels: 3 } })
             .png({ compressionLevel: 6 })
             .toFile(path.join(tmp, rel));
@@ -266,16 +394,96 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
     }
     fs.writeFileSync(path.join(tmp, 'attention_val_update.json'), '[]\n');
     fs.writeFileSync(path.join(tmp, 'attention_val_remove.json'), '[]\n');
-    fs.writeFileSync(path.join(tmp, 'reasonablity_val.json'), '{}\n');
-    const summary: GeneratedSummary = { out, counts, cueAgreement, reused: false };
-    const { out: _where, ...stored } = summary; // no absolute path: same options, same bytes
-    fs.writeFileSync(path.join(tmp, MARKER), `${JSON.stringify({ params, summary: stored }, null, 1)}\n`);
-    fs.rmSync(out, { recursive: true, force: true });
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.renameSync(tmp, out);
+    fs.writeFileSync(path.join(tmp, JUDGEMENTS), '{}\n');
+    const newHash = new Map(writes.map((rel) => [rel, sha256File(path.join(tmp, ...rel.split('/')))]));
+    swap(out, tmp, markerFile, ours, writes, newHash);
+    const summary: GeneratedSummary = { out, counts, cueAgreement, reused: false, replaced: ours.size > 0, kept };
+    const stored = { counts, cueAgreement, reused: false }; // no absolute path: same options, same bytes
+    try {
+      writeJsonAtomic(markerFile, path.join(tmp, MARKER), { params, summary: stored, files: sortKeys(Object.fromEntries([...newHash].map(([rel, sha]) => [rel, [sha]]))) } satisfies Marker);
+    } catch (e) {
+      throw unfinished(out, e);
+    }
     return summary;
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    if (e instanceof GradiaInputError) throw e;
+    // rendering into the temporary folder failed (disk full, ...): nothing in `out` changed
+    const err = e as NodeJS.ErrnoException;
+    throw new GradiaInputError(err.path ?? tmp, `could not write the data set (${err.code ?? err.message}); ${out} was not changed`);
+  } finally {
+    removeQuietly(tmp);
   }
+}
+
+/** Remove a temporary folder of make-data's; a failure here must not hide the error that matters. */
+function removeQuietly(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch {
+    // nothing there to remove (e.g. ENOTDIR), or it cannot be: left behind, removed by a later run
+  }
+}
+
+function unfinished(out: string, e: unknown): GradiaInputError {
+  const err = e as NodeJS.ErrnoException;
+  return new GradiaInputError(err.path ?? out, `make-data stopped half way through replacing its files in ${out} (${err.code ?? err.message}); run the same make-data again to finish`);
+}
+
+/**
+ * Move the rendered files from `tmp` into `out`, replacing or removing only make-data's own
+ * files (`ours`). First a marker that owns both the old and the new bytes of every path,
+ * so that a run stopped here is still make-data's output to the next run.
+ */
+function swap(out: string, tmp: string, markerFile: string, ours: Map<string, string>, writes: string[], newHash: Map<string, string>): void {
+  try {
+    fs.mkdirSync(out, { recursive: true });
+    const during: Record<string, string[]> = {};
+    for (const [rel, sha] of ours) during[rel] = [sha];
+    for (const [rel, sha] of newHash) during[rel] = [...new Set([...(during[rel] ?? []), sha])];
+    writeJsonAtomic(markerFile, path.join(tmp, MARKER), { params: null, files: sortKeys(during) } satisfies Marker);
+    for (const rel of ours.keys()) if (!newHash.has(rel)) fs.rmSync(path.join(out, ...rel.split('/')), { force: true });
+    for (const rel of writes) {
+      const dest = path.join(out, ...rel.split('/'));
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.renameSync(path.join(tmp, ...rel.split('/')), dest);
+    }
+    for (const split of ['train', 'val', 'test'] as const) for (const c of CLASSES) fs.mkdirSync(path.join(out, 'gender_data', split, c), { recursive: true });
+  } catch (e) {
+    throw unfinished(out, e);
+  }
+}
+
+/** Only what make-data renders into its temporary folder. */
+const TEMP_ENTRIES = new Set(['gender_data', ...LABEL_FILES, JUDGEMENTS, MARKER]);
+
+/** Temporary folders (`<out>.tmp-<pid>`) of make-data runs that were killed: their process is gone. */
+function removeDeadTemps(out: string): void {
+  const parent = path.dirname(out);
+  const prefix = `${path.basename(out)}.tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^\d+$/.test(name.slice(prefix.length))) continue;
+    const pid = Number(name.slice(prefix.length));
+    try {
+      process.kill(pid, 0);
+      continue; // alive (another make-data, or a reused pid): not ours to judge
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    const dir = path.join(parent, name);
+    try {
+      if (fs.readdirSync(dir).every((e) => TEMP_ENTRIES.has(e))) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // not a folder, or unreadable: leave it
+    }
+  }
+}
+
+function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -39,7 +39,11 @@ export class ByteReader {
     if (this.eof) return false;
     // keep nothing: callers consume byte by byte; tokens that span chunks are built incrementally
     this.base += this.len;
-    this.len = fs.readSync(this.fd, this.buf, 0, CHUNK, null);
+    try {
+      this.len = fs.readSync(this.fd, this.buf, 0, CHUNK, null);
+    } catch (e) {
+      throw new GradiaInputError(this.file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
     this.pos = 0;
     if (this.len === 0) {
       this.eof = true;
@@ -147,9 +151,19 @@ function readWord(r: ByteReader): string {
   return s;
 }
 
+/**
+ * Deepest nesting `readValue` accepts. The GRADIA files nest 4 deep (list, entry, map,
+ * row); this bound keeps the recursion far inside Node's stack, so a hostile file gets a
+ * line naming it instead of "Maximum call stack size exceeded".
+ */
+export const MAX_JSON_DEPTH = 256;
+
 /** Parse any JSON value generically (used for small values and for skipping). */
-export function readValue(r: ByteReader): unknown {
+export function readValue(r: ByteReader, depth = 0): unknown {
   const c = r.peekNonWs();
+  if ((c === 0x7b || c === 0x5b) && depth >= MAX_JSON_DEPTH) {
+    throw new GradiaInputError(r.file, `JSON nested more than ${MAX_JSON_DEPTH} levels deep at byte ${r.offset} (a label file nests at most 4)`);
+  }
   if (c === 0x22) return readString(r);
   if (c === 0x7b) {
     r.expect(0x7b);
@@ -161,7 +175,7 @@ export function readValue(r: ByteReader): unknown {
     for (;;) {
       const k = readString(r);
       r.expect(0x3a);
-      o[k] = readValue(r);
+      o[k] = readValue(r, depth + 1);
       const d = r.peekNonWs();
       r.next();
       if (d === 0x7d) return o;
@@ -177,7 +191,7 @@ export function readValue(r: ByteReader): unknown {
       return a;
     }
     for (;;) {
-      a.push(readValue(r));
+      a.push(readValue(r, depth + 1));
       const d = r.peekNonWs();
       r.next();
       if (d === 0x5d) return a;

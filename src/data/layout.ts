@@ -47,10 +47,29 @@ function isDir(p: string): boolean {
   }
 }
 
-function listImages(dir: string, skipped: string[]): { path: string; size: number; mtimeMs: number }[] {
+/**
+ * The images under `dir`, recursively, following links as os.walk(followlinks=True) does,
+ * but entering each real folder once: a link back to an ancestor (a loop) or a second path
+ * to a folder already scanned is not followed and is reported in `warnings` by its path
+ * (two links to `.` would otherwise branch at every level without end).
+ */
+function listImages(dir: string, skipped: string[], warnings: string[]): { path: string; size: number; mtimeMs: number }[] {
   // os.walk order as ImageFolder: sorted folder paths, then sorted file names in each.
   const out: { path: string; size: number; mtimeMs: number }[] = [];
+  const seen = new Map<string, string>(); // real path -> the path it was first scanned as
   const walk = (d: string): void => {
+    let real: string;
+    try {
+      real = fs.realpathSync(d);
+    } catch (e) {
+      throw new GradiaInputError(d, `cannot read folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const first = seen.get(real);
+    if (first !== undefined) {
+      warnings.push(`${d}: same folder as ${first} (reached again through a symbolic link); scanned once, not followed`);
+      return;
+    }
+    seen.set(real, d);
     let ents: fs.Dirent[];
     try {
       ents = fs.readdirSync(d, { withFileTypes: true });
@@ -96,7 +115,7 @@ export function scanSplit(dataDir: string, split: Split, classes: string[] | nul
   const seen = new Map<string, string>();
   found.forEach((className, label) => {
     const cdir = path.join(dir, className);
-    const files = listImages(cdir, skipped);
+    const files = listImages(cdir, skipped, warnings);
     if (files.length === 0) throw new GradiaInputError(cdir, `class folder has no images (readable extensions: ${[...IMAGE_EXTENSIONS].join(' ')})`);
     for (const f of files) {
       const fileName = path.basename(f.path);

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GradiaInputError } from '../util/errors.js';
+import { escapeControl, GradiaInputError } from '../util/errors.js';
 import { ATTENTION_FILES, attentionTarget, loadTestAttention, loadValAttention, type AttentionMap } from './attention.js';
 import { checkImages, DATA_FOLDER, hasP2Train, scanLayout, type ImageEntry, type Split } from './layout.js';
 import { readReasonability, REASONABILITY_FILE, weightsFor } from './reasonability.js';
@@ -85,7 +85,7 @@ export async function buildTrainSet(dataDir: string, opts: TrainSetOptions): Pro
     return {
       classes: scan.classes,
       samples: images.map((im) => ({ path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 })),
-      warnings,
+      warnings: warnings.map(escapeControl),
       source,
     };
   }
@@ -108,11 +108,11 @@ export async function buildTrainSet(dataDir: string, opts: TrainSetOptions): Pro
   const samples: TrainSample[] = images.map((im) => {
     const map = att.maps.get(im.fileName);
     if (!map) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
-    const target = attentionTarget(map, opts.grid, im.fileName, warnings);
+    const target = attentionTarget(map, opts.grid, im.fileName, warnings, att.origin.get(im.fileName));
     if (target === null) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
     return { path: im.path, fileName: im.fileName, label: im.label, target, ...weightsFor(reas.labels.get(im.fileName)) };
   });
-  return { classes: scan.classes, samples, warnings, source };
+  return { classes: scan.classes, samples, warnings: warnings.map(escapeControl), source };
 }
 
 export interface EvalSet {
@@ -149,7 +149,7 @@ export async function buildEvalSet(dataDir: string, split: 'val' | 'test', opts:
     }
     return { path: im.path, fileName: im.fileName, label: im.label, humanMap: map };
   });
-  return { classes: scan.classes, samples, warnings };
+  return { classes: scan.classes, samples, warnings: warnings.map(escapeControl) }; // one line each, as errors
 }
 
 /**
