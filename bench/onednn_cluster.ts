@@ -22,6 +22,8 @@ import { registerOnednnBackend } from '../src/backend/onednn/index.js';
 import { generateDataSet } from '../src/data/generator.js';
 import { buildTrainSet } from '../src/data/phase_dataset.js';
 import { torchPython, torchRate } from './onednn.js';
+import type { ArchName } from '../src/model/types.js';
+import { checkArch } from '../src/model/resnet.js';
 
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
@@ -34,7 +36,7 @@ interface ConfigResult {
   best: { dataS: number; computeS: number; allReduceS: number; allReduceWaitS: number; optimizerS: number };
 }
 
-async function clusterRate(arch: string, size: number, samples: ShardSample[], workers: number, threads: number, steps: number): Promise<ConfigResult> {
+async function clusterRate(arch: ArchName, size: number, samples: ShardSample[], workers: number, threads: number, steps: number): Promise<ConfigResult> {
   const batch = samples.length;
   const per = Math.ceil(batch / workers);
   const shards = Array.from({ length: workers }, (_, r) => samples.slice(r * per, (r + 1) * per));
@@ -83,7 +85,7 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
   const batch = opts.quick ? 4 : 16;
   const steps = opts.quick ? 1 : 3;
   const rounds = Number(process.env.GRADIA_BENCH_ROUNDS) || (opts.quick ? 1 : 2);
-  const archs = (process.env.GRADIA_BENCH_ARCHS ?? 'resnet18,resnet50').split(',');
+  const archs = (process.env.GRADIA_BENCH_ARCHS ?? 'resnet18,resnet50').split(',').map(checkArch);
   const skip = new Set((process.env.GRADIA_BENCH_SKIP ?? '').split(','));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-bench-cluster-'));
   const out: Record<string, unknown> = {

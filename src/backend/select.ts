@@ -3,10 +3,12 @@ import { createRequire } from 'node:module';
 import { tf } from './tf.js';
 import { GradiaInputError } from '../util/errors.js';
 
-export type BackendRequest = 'auto' | 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
+import { BACKEND_REQUESTS, type BackendRequest } from './names.js';
+
+export type { BackendRequest } from './names.js';
 export interface BackendChoice { name: string; reason: string }
 
-const BACKENDS: readonly BackendRequest[] = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'];
+const BACKENDS: readonly BackendRequest[] = BACKEND_REQUESTS;
 
 /** Dynamic import that hides the specifier from TypeScript (optional dependencies). */
 async function optionalImport(spec: string): Promise<unknown> {

@@ -1,3 +1,5 @@
+import { originalSpellings } from '../config/run_spec.js';
+
 /**
  * Rewrites the original GRADIA.py's flags into gradia-dist's, so that commands from the
  * original README keep working:
@@ -7,16 +9,8 @@
  */
 export const SUBCOMMANDS = ['train', 'evaluate', 'predict', 'make-data', 'assess', 'demo'] as const;
 
-const RENAMED: Record<string, string> = {
-  '--n_epoch': '--n-epoch',
-  '--model_name': '--model-name',
-  '--data_dir': '--data-dir',
-  '--model_dir': '--model-dir',
-  '--attention_weight': '--attention-weight',
-  '--train_batch': '--train-batch',
-  '--test_batch': '--test-batch',
-  '--reasonablity': '--reasonability',
-};
+/** The original's spellings (--n_epoch, --model_name, ...), from the run spec. */
+const RENAMED: Record<string, string> = originalSpellings();
 
 export function normaliseArgv(args: readonly string[]): string[] {
   const out: string[] = [];

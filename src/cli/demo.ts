@@ -2,15 +2,18 @@
 // few minutes on 2 CPU cores: make-data, phase 1, assess, phase 2, evaluate both models on
 // the test split, and a before/after table.
 import path from 'node:path';
+import type { BackendRequest } from '../backend/names.js';
 import { generateDataSet } from '../data/generator.js';
 import { evaluateCheckpoint } from '../coordinator/checkpoint_cluster.js';
 import { writeEvaluationReport } from '../coordinator/eval_report.js';
 import type { EvaluationSummary } from '../coordinator/evaluation.js';
-import { runTraining, type RuntimeConfig, type TrainConfig } from '../coordinator/train.js';
+import { runTraining, type RuntimeConfig } from '../coordinator/train.js';
+import { DATA_OPTIONS, TRAIN_OPTIONS, defaultsOf } from '../config/run_spec.js';
+import { ProgressDisplay, progressObserver } from './progress.js';
 import { assessCheckpoint } from './assess_command.js';
 import { printJsonLine, runtimeFrom } from './runtime_options.js';
 
-export interface DemoFlags { seed: number; dir: string; backend: string; workers?: number; json?: boolean }
+export interface DemoFlags { seed: number; dir: string; backend: BackendRequest; workers?: number; json?: boolean }
 
 /** The demo's recipe: small images, a tiny ResNet, a strong spurious cue in train/val. */
 export const DEMO_RECIPE = {
@@ -38,11 +41,11 @@ export async function demoCommand(f: DemoFlags): Promise<void> {
   const started = Date.now();
   console.log(`demo: generating the data set in ${dataDir}`);
   await generateDataSet({ out: dataDir, seed: f.seed, ...R.data });
-  const common: Omit<TrainConfig, 'phase' | 'nEpoch' | 'lr' | 'attentionWeight'> = {
-    ...runtime, dataDir, modelDir, modelName: 'model_out', arch: R.arch, inputSize: R.inputSize, trainBatch: R.trainBatch,
-    microBatch: R.microBatch, testBatch: 64, seed: f.seed, pretrained: null, reasonability: false, selectOn: 'val', camMode: 'closed',
-    originalFlipBug: false, freezeBn: false, resume: false, maxRestarts: 0, checkpointEvery: 0, metricsPort: null, metricsHost: '127.0.0.1',
-    metricsLingerS: 0, checkEvery: 50,
+  // The spec's defaults, overridden by the recipe.
+  const common = {
+    ...defaultsOf(DATA_OPTIONS), ...defaultsOf(TRAIN_OPTIONS), ...runtime, dataDir, modelDir, arch: R.arch, inputSize: R.inputSize,
+    trainBatch: R.trainBatch, microBatch: R.microBatch, testBatch: 64, seed: f.seed, checkpointEvery: 0,
+    observers: [progressObserver(new ProgressDisplay())],
   };
   console.log('demo: phase 1 (supervised)');
   await runTraining({ ...common, phase: 1, attentionWeight: 0, ...R.phase1 });

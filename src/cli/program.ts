@@ -2,56 +2,40 @@ import { Command, Option } from 'commander';
 import { normaliseArgv } from './argv.js';
 import { GradiaInputError } from '../util/errors.js';
 import { MAKE_DATA_DEFAULTS } from '../data/generator.js';
-import { DEFAULT_DECODE_CACHE_MB } from '../data/pipeline.js';
+import { ARCH_NAMES } from '../model/types.js';
+import { BACKEND_REQUESTS } from '../backend/names.js';
+import { DATA_OPTIONS, RUNTIME_OPTIONS, TRAIN_OPTIONS, finiteNumber, wholeNumber, type OptionDef } from '../config/run_spec.js';
 
-const BACKENDS = ['auto', 'tensorflow', 'onednn', 'wasm', 'cpu'];
-const ARCHS = ['resnet18', 'resnet34', 'resnet50', 'tiny18', 'tiny50'];
+const int = (name: string) => wholeNumber(name);
+const num = (name: string) => finiteNumber(name);
 
-const int = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new GradiaInputError(null, `${name} must be a whole number >= 0, got '${v}'`);
-  return n;
-};
-const num = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new GradiaInputError(null, `${name} must be a number, got '${v}'`);
-  return n;
-};
+type Group = Record<string, OptionDef<unknown>>;
 
-/**
- * A checkpoint name becomes file names inside --model-dir: it must stay there (no path
- * separator, no `..`) and be visible (no leading dot, which also keeps our temp files apart).
- */
-export function checkModelName(v: string): string {
-  const bad = (why: string): never => { throw new GradiaInputError(null, `--model-name ${JSON.stringify(v)}: ${why}`); };
-  if (v.length === 0) bad('must not be empty');
-  if (/[/\\]/.test(v)) bad('must be a plain name, without a path (use --model-dir for the folder)');
-  if (v.startsWith('.')) bad('must not start with a dot');
-  if (/[\u0000-\u001f\u007f]/.test(v)) bad('must not hold control characters');
-  if (Buffer.byteLength(v) > 200) bad('is longer than 200 bytes');
-  return v;
+/** Adds a run-spec group's options to a command (help shows each default). */
+function addGroup(cmd: Command, group: Group): Command {
+  for (const d of Object.values(group)) {
+    const o = new Option(d.short ? `${d.short}, ${d.flag}` : d.flag, d.defaultHelp ? `${d.help} (default: ${d.defaultHelp})` : d.help);
+    if (d.choices) o.choices(d.choices);
+    if (d.parse) o.argParser((text: string) => d.parse!(text));
+    // (commander shows this default in --help; valuesOf applies the spec's own)
+    if (!d.defaultHelp && d.default !== undefined && d.default !== null && d.default !== false) o.default(d.default);
+    cmd.addOption(o);
+  }
+  return cmd;
 }
 
-function addRuntimeOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
-    .option('--gpus <ids>', 'comma-separated GPU ids: one worker process per GPU (CUDA_VISIBLE_DEVICES; default: every GPU when tfjs-node-gpu is installed and no --workers/--processes)')
-    .option('--workers <n>', 'CPU replicas when no --gpus (default: 1 using every core on oneDNN/libtensorflow, else one per core)', int('--workers'))
-    .option('--processes', 'run CPU replicas as worker processes instead of threads')
-    .option('--threads <n>', 'native compute threads per replica (oneDNN; default: cores / workers)', int('--threads'))
-    .option('-j, --loader-threads <n>', 'image decoding threads per replica (the original -j)', int('-j'), 2)
-    .option('--decode-cache-mb <n>', 'decoded images kept per replica, MiB (least recently used dropped beyond; 0: none)', num('--decode-cache-mb'), DEFAULT_DECODE_CACHE_MB)
-    .option('--step-timeout <s>', 'seconds before a silent worker fails the step', num('--step-timeout'), 600)
-    .option('--json', 'machine-readable results on the last line of stdout');
+/** Reads a group's values out of commander's parsed options (spec keys, spec defaults). */
+export function valuesOf<G extends Group>(group: G, parsed: Record<string, unknown>): { -readonly [K in keyof G]: G[K] extends OptionDef<infer T> ? T : never } {
+  const out: Record<string, unknown> = {};
+  for (const [key, d] of Object.entries(group)) {
+    const v = parsed[new Option(d.flag).attributeName()];
+    out[key] = v === undefined ? d.default : v;
+  }
+  return out as { -readonly [K in keyof G]: G[K] extends OptionDef<infer T> ? T : never };
 }
 
-function addDataOptions(cmd: Command): Command {
-  return cmd
-    .option('--data-dir <dir>', 'folder holding gender_data/ and the label JSON files', '.')
-    .option('--model-dir <dir>', 'checkpoint folder', './model_save')
-    .option('--model-name <name>', 'checkpoint name (phase 2 and evaluate: the one to load)', checkModelName, 'model_out')
-    .option('--test-batch <n>', 'evaluation batch size', int('--test-batch'), 200);
-}
+const addRuntimeOptions = (cmd: Command): Command => addGroup(cmd, RUNTIME_OPTIONS);
+const addDataOptions = (cmd: Command): Command => addGroup(cmd, DATA_OPTIONS);
 
 export function buildProgram(): Command {
   const program = new Command('gradia-dist')
@@ -59,31 +43,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  addRuntimeOptions(addDataOptions(program.command('train').description('phase 1 (supervised) or phase 2 (attention-aligned) training')))
-    .addOption(new Option('--phase <n>', 'training phase').choices(['1', '2']).default('1'))
-    .addOption(new Option('--arch <name>', 'network (default: resnet50; phase 2: the phase-1 model\'s)').choices(ARCHS))
-    .option('--input-size <px>', 'input size, a multiple of 32 (default: 224; phase 2: the phase-1 model\'s)', int('--input-size'))
-    .option('--n-epoch <n>', 'epochs', int('--n-epoch'), 20)
-    .option('--train-batch <n>', 'global batch size (all workers together)', int('--train-batch'), 256)
-    .option('--micro-batch <n>', 'per-replica micro-batch (gradient accumulation)', int('--micro-batch'), 16)
-    .option('--lr <x>', 'Adam learning rate', num('--lr'), 1e-4)
-    .option('--seed <n>', 'seed for initialisation, shuffling and flips', int('--seed'), 0)
-    .option('--pretrained <file>', 'safetensors weights (torchvision keys) to start phase 1 from')
-    .option('--attention-weight <x>', 'scale of the attention loss', num('--attention-weight'), 1)
-    .option('--reasonability', 'drop "Reasonable Accurate" maps (alias --reasonablity)')
-    .addOption(new Option('--select-on <split>', 'split that picks the best phase-2 epoch').choices(['val', 'test']).default('val'))
-    .addOption(new Option('--cam <mode>', 'Grad-CAM for the loss').choices(['closed', 'autodiff']).default('closed'))
-    .option('--original-flip-bug', 'flip images but not their maps, as the original did')
-    .option('--freeze-bn', 'keep batch-norm layers in eval mode while training')
-    .option('--resume', 'continue the interrupted run from its last checkpoint')
-    .option('--max-restarts <n>', 'restarts from the last checkpoint after a worker fault', int('--max-restarts'), 0)
-    .option('--checkpoint-every <steps>', 'steps between resumable checkpoints (0: epoch ends only)', int('--checkpoint-every'), 20)
-    .option('--metrics-port <port>', 'serve Prometheus metrics on this port', int('--metrics-port'))
-    .option('--metrics-host <host>', 'address for the metrics server', '127.0.0.1')
-    .option('--metrics-linger <s>', 'keep serving metrics this long after the run', num('--metrics-linger'), 0)
-    .action(async (opts) => {
+  addGroup(addRuntimeOptions(addDataOptions(program.command('train').description('phase 1 (supervised) or phase 2 (attention-aligned) training'))), TRAIN_OPTIONS)
+    .action(async (opts: Record<string, unknown>) => {
       const { trainCommand } = await import('./train_command.js');
-      await trainCommand(opts);
+      await trainCommand({ ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts), ...valuesOf(TRAIN_OPTIONS, opts) });
     });
 
   addRuntimeOptions(addDataOptions(program.command('evaluate').description('accuracy, IoU and Grad-CAM pictures of a checkpoint')))
@@ -93,16 +56,16 @@ export function buildProgram(): Command {
     .option('--grid-samples <n>', 'images in the summary grid', int('--grid-samples'), 16)
     .action(async (opts) => {
       const { evaluateCommand } = await import('./evaluate_command.js');
-      await evaluateCommand(opts);
+      await evaluateCommand({ ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) });
     });
 
   program.command('predict')
     .description('logits, class and raw Grad-CAM of images')
     .argument('<images...>')
-    .addOption(new Option('--arch <name>', 'network').choices(ARCHS).default('resnet50'))
+    .addOption(new Option('--arch <name>', 'network').choices(ARCH_NAMES).default('resnet50'))
     .requiredOption('--weights <file>', 'safetensors weights')
     .option('--num-classes <n>', 'classes of the fc layer', int('--num-classes'))
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS).default('auto'))
     .option('--json', 'JSON output')
     .action(async (images: string[], opts) => {
       const { predictCommand } = await import('./predict.js');
@@ -128,14 +91,14 @@ export function buildProgram(): Command {
     .option('--human <file>', 'human judgements [{img, label: reasonable|unreasonable}] instead of the IoU rule')
     .action(async (opts) => {
       const { assessCommand } = await import('./assess_command.js');
-      await assessCommand(opts);
+      await assessCommand({ ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) });
     });
 
   program.command('demo')
     .description('the whole GRADIA loop on a generated data set, with a before/after table')
     .option('--seed <n>', 'seed', int('--seed'), 0)
     .option('--dir <dir>', 'working folder', 'data/demo')
-    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKENDS).default('auto'))
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS).default('auto'))
     .option('--workers <n>', 'CPU replicas (default as for train)', int('--workers'))
     .option('--json', 'machine-readable results on the last line of stdout')
     .action(async (opts) => {

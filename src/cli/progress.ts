@@ -9,6 +9,7 @@
  */
 import cliProgress from 'cli-progress';
 import { RateMeter, etaSeconds } from '../coordinator/metrics_eta.js';
+import type { RunObserver } from '../coordinator/run_events.js';
 
 export interface ProgressStream {
   write(chunk: string): unknown;
@@ -256,4 +257,22 @@ export class ProgressDisplay {
       this.bar = null;
     }
   }
+}
+
+/** The progress display as an observer of the run loop. */
+export function progressObserver(display: ProgressDisplay): RunObserver {
+  return {
+    log: (line) => display.log(line),
+    epochStart: (e) => display.startEpoch(e),
+    step: (s) => display.update({ done: s.doneImages, taskLoss: s.epochTaskLoss, attLoss: s.epochAttLoss }),
+    epochEnd: (e) => {
+      const r = e.record;
+      display.endEpoch({
+        phase: e.phase, epoch: r.epoch, nEpochs: e.nEpochs, images: r.images, seconds: r.seconds,
+        taskLoss: r.taskLoss, attLoss: e.phase === 2 ? r.attLoss : undefined,
+        accuracy: r.accuracy, iou: r.iou ?? undefined, best: e.best, checkpoint: e.written.join(', ') || undefined,
+      });
+    },
+    runEnd: () => display.finish(),
+  };
 }

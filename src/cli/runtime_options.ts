@@ -3,20 +3,11 @@ import { autoGpus, defaultWorkerCount, parseGpuList, systemGpuProbe, type GpuPro
 import type { RuntimeConfig } from '../coordinator/train.js';
 import type { ReplicaConfig } from '../worker/types.js';
 import { DEFAULT_DECODE_CACHE_MB } from '../data/pipeline.js';
+import type { RuntimeOptions } from '../config/run_spec.js';
 import { GradiaInputError } from '../util/errors.js';
 
-/** The options every command that runs replicas shares (see addRuntimeOptions). */
-export interface RuntimeFlags {
-  backend: string;
-  gpus?: string;
-  workers?: number;
-  processes?: boolean;
-  loaderThreads: number;
-  /** decode cache per replica, MiB (default DEFAULT_DECODE_CACHE_MB) */
-  decodeCacheMb?: number;
-  threads?: number;
-  stepTimeout: number;
-}
+/** The options every command that runs replicas shares (RUNTIME_OPTIONS of the run spec). */
+export type RuntimeFlags = Pick<RuntimeOptions, 'backend' | 'loaderThreads' | 'stepTimeout'> & Partial<Omit<RuntimeOptions, 'backend' | 'loaderThreads' | 'stepTimeout'>>;
 
 /** Default native threads per replica: the cores shared out between the replicas on this machine. */
 export function defaultThreads(replicasHere: number): number {

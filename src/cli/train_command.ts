@@ -1,47 +1,34 @@
+import type { DataOptions, RuntimeOptions, TrainOptions } from '../config/run_spec.js';
+import { TrainingMetrics, type MetricsServer } from '../coordinator/metrics.js';
+import { metricsObserver } from '../coordinator/metrics_observer.js';
 import { runTraining, type TrainRequest } from '../coordinator/train.js';
-import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
+import { ProgressDisplay, progressObserver } from './progress.js';
+import { printJsonLine, runtimeFrom } from './runtime_options.js';
 
-export interface TrainFlags extends RuntimeFlags {
-  phase: string; dataDir: string; modelDir: string; modelName: string; arch?: string; inputSize?: number; nEpoch: number;
-  trainBatch: number; microBatch: number; testBatch: number; lr: number; seed: number; pretrained?: string;
-  attentionWeight: number; reasonability?: boolean; selectOn: 'val' | 'test'; cam: 'closed' | 'autodiff';
-  originalFlipBug?: boolean; freezeBn?: boolean; resume?: boolean; maxRestarts: number; checkpointEvery: number;
-  metricsPort?: number; metricsHost: string; metricsLinger: number; json?: boolean;
-}
+export type TrainFlags = RuntimeOptions & DataOptions & TrainOptions;
 
+/** The run config of `train`: the spec's values, with placement and threads resolved. */
 export async function trainConfigFrom(f: TrainFlags): Promise<TrainRequest> {
-  return {
-    ...(await runtimeFrom(f)),
-    phase: f.phase === '2' ? 2 : 1,
-    dataDir: f.dataDir,
-    modelDir: f.modelDir,
-    modelName: f.modelName,
-    arch: f.arch,
-    inputSize: f.inputSize,
-    nEpoch: f.nEpoch,
-    trainBatch: f.trainBatch,
-    microBatch: f.microBatch,
-    testBatch: f.testBatch,
-    lr: f.lr,
-    seed: f.seed,
-    pretrained: f.pretrained ?? null,
-    attentionWeight: f.attentionWeight,
-    reasonability: Boolean(f.reasonability),
-    selectOn: f.selectOn,
-    camMode: f.cam,
-    originalFlipBug: Boolean(f.originalFlipBug),
-    freezeBn: Boolean(f.freezeBn),
-    resume: Boolean(f.resume),
-    maxRestarts: f.maxRestarts,
-    checkpointEvery: f.checkpointEvery,
-    metricsPort: f.metricsPort ?? null,
-    metricsHost: f.metricsHost,
-    metricsLingerS: f.metricsLinger,
-    checkEvery: 50,
-  };
+  const { backend: _b, gpus: _g, workers: _w, processes: _p, threads: _t, loaderThreads: _l, decodeCacheMb: _d, stepTimeout: _s, json: _j, ...rest } = f;
+  return { ...rest, ...(await runtimeFrom(f)) };
 }
 
+/** `train`: the run with a progress display on stderr and, with --metrics-port, a Prometheus exporter. */
 export async function trainCommand(flags: TrainFlags): Promise<void> {
-  const summary = await runTraining(await trainConfigFrom(flags));
-  if (flags.json) printJsonLine({ command: 'train', ...summary });
+  const request = await trainConfigFrom(flags);
+  const display = new ProgressDisplay();
+  const observers = [progressObserver(display)];
+  let server: MetricsServer | null = null;
+  if (flags.metricsPort !== null) {
+    const metrics = new TrainingMetrics();
+    server = await metrics.serve({ port: flags.metricsPort, host: flags.metricsHost, lingerS: flags.metricsLingerS });
+    display.log(`metrics: ${server.url}`);
+    observers.push(metricsObserver(metrics));
+  }
+  try {
+    const summary = await runTraining({ ...request, observers });
+    if (flags.json) printJsonLine({ command: 'train', ...summary });
+  } finally {
+    await server?.close();
+  }
 }

@@ -27,6 +27,9 @@ export interface EpochRecord {
   images: number;
 }
 
+/** Running sums of an epoch's steps: its mean losses continue across a resume. */
+export interface EpochProgress { taskSum: number; attSum: number; n: number; nAtt: number; seconds: number }
+
 export interface CheckpointMeta {
   format: typeof CHECKPOINT_FORMAT;
   id: string;
@@ -48,7 +51,10 @@ export interface CheckpointMeta {
   best: { metric: 'accuracy' | 'iou'; value: number; name: string; epoch: number } | null;
   /** Id of the checkpoint this run started from (phase 2: the phase-1 model). */
   parent: string | null;
+  /** The run's result-deciding settings (run spec: recordedSettings). */
   config: Record<string, unknown>;
+  /** Running sums of the epoch a resumable checkpoint stopped in (absent in older checkpoints: config.partial). */
+  epochProgress?: EpochProgress;
   dataFingerprint: string;
   createdAt: string;
   hasOptimizer: boolean;

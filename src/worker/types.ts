@@ -1,11 +1,15 @@
 // Types shared by the coordinator's cluster and the worker replicas.
+import type { BackendRequest } from '../backend/names.js';
 import type { TrainSample } from '../data/types.js';
+import type { ArchName, CamMode, Normaliser } from '../model/types.js';
+
+export type { Normaliser } from '../model/types.js';
 
 /** What every replica is built from (identical on all workers). */
 export interface ReplicaConfig {
   /** tfjs backend request, as `--backend` (the gpus placement forces 'tensorflow'). */
-  backend: 'auto' | 'tensorflow' | 'onednn' | 'wasm' | 'cpu';
-  arch: string;
+  backend: BackendRequest;
+  arch: ArchName;
   numClasses: number;
   /** Input size S in pixels (a multiple of 32); the attention grid is S / 32. */
   inputSize: number;
@@ -18,7 +22,7 @@ export interface ReplicaConfig {
   lr: number;
   attentionWeight: number;
   /** Grad-CAM for the attention loss: the closed form or the general autodiff path. */
-  camMode: 'closed' | 'autodiff';
+  camMode: CamMode;
   /** Samples per forward/backward pass on a worker (gradient accumulation above it). */
   microBatch: number;
   /** Native compute threads of each replica (oneDNN's OpenMP pool); unset = library default. */
@@ -52,7 +56,6 @@ export interface EvalShardSample {
   label: number;
 }
 
-export interface Normaliser { globalBatch: number; globalAttCount: number }
 
 export interface WorkerStepRequest {
   step: number;
