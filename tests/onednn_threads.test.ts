@@ -1,0 +1,109 @@
+// Issue #11 item 5: the onednn backend at thread counts other than 1, 2, 4 (what --threads and the
+// default cores / workers give). oneDNN 2.6's backward-weights of a 1x1 stride-2 convolution with
+// fewer input channels than its SIMD block wrote past its own scratch buffer at 3, 5, 6, 7 threads
+// (tiny18's layer2 downsample: SIGSEGV / "double free or corruption"); with OMP_DYNAMIC=true or
+// OMP_THREAD_LIMIT below the count, a primitive built for N threads got fewer (wrong gradients, or
+// a wait forever). Each run is a child process (a crash kills only it), checked for a clean exit
+// and against tfjs's pure-JS cpu backend.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from '../src/util/paths.js';
+import { onednnInfo } from '../src/backend/onednn/index.js';
+import { convLayers } from '../src/model/resnet.js';
+import { ARCH_NAMES } from '../src/model/types.js';
+import type { ConvLayer } from '../src/model/resnet.js';
+
+const info = onednnInfo();
+if (!info.available) console.warn(`onednn thread tests skipped: ${info.reason}`);
+const CHILD = path.join(repoRoot, 'tests', 'helpers', 'onednn_conv_child.mjs');
+const TOL = 1e-4; // max |onednn - cpu| / max |cpu|; float32 sums of at most a few thousand products
+
+interface ChildRun { code: number | null; signal: string | null; timedOut: boolean; rows: Record<string, number | string>[]; native: Record<string, number>; stderr: string }
+
+function runChild(spec: object, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ChildRun> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CHILD, JSON.stringify(spec)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let timedOut = false;
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => { timedOut = true; p.kill('SIGKILL'); }, timeoutMs);
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const lines = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const done = lines.find((l) => l.done) as { native?: Record<string, number> } | undefined;
+      resolve({ code, signal, timedOut, rows: lines.filter((l) => !l.done) as ChildRun['rows'], native: done?.native ?? {}, stderr: err });
+    });
+  });
+}
+
+/** A clean exit, every (shape, thread count) reported, every result within TOL, all three kernels native. */
+function expectClean(r: ChildRun, shapes: ConvLayer[], threads: number[], what: string): void {
+  const last = r.stderr.split('\n').filter((l) => l.startsWith('start ')).pop() ?? '(before the first shape)';
+  expect({ code: r.code, signal: r.signal, timedOut: r.timedOut }, `${what}: the child died or hung at "${last}"\n${r.stderr.slice(-600)}`)
+    .toEqual({ code: 0, signal: null, timedOut: false });
+  expect(r.rows.length).toBe(shapes.length * threads.length);
+  for (const row of r.rows) {
+    for (const k of ['fwd', 'bwdData', 'bwdWeights']) expect(row[k], `${what}: ${row.name} at ${row.threads} threads, ${k}`).toBeLessThan(TOL);
+  }
+  for (const k of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter']) expect(r.native[k] ?? 0, `${k} ran natively`).toBeGreaterThanOrEqual(shapes.length * threads.length);
+}
+
+/** Distinct convolution shapes (input size, kernel, channels, stride, padding) of the given archs. */
+function distinctConvs(archs: readonly string[], size: number): ConvLayer[] {
+  const seen = new Map<string, ConvLayer>();
+  for (const a of archs) {
+    for (const l of convLayers(a as (typeof ARCH_NAMES)[number], size)) {
+      const k = [l.inSize, l.kernel, l.inChannels, l.outChannels, l.stride, l.pad].join(',');
+      if (!seen.has(k)) seen.set(k, { ...l, name: `${a}.${l.name}` });
+    }
+  }
+  return [...seen.values()];
+}
+
+// tiny18 at 96 px, the micro-batch of 8 the reported run used; layer2.0.downsample.0 (1x1, stride 2,
+// 8 -> 16 channels) is the one that crashed. Plus 4 input channels: below the AVX2 block (8) too.
+const TINY18 = distinctConvs(['tiny18'], 96);
+const IC4: ConvLayer = { name: 'ic4.1x1.s2', inSize: 24, kernel: 1, inChannels: 4, outChannels: 16, stride: 2, pad: 0 };
+
+describe.skipIf(!info.available)('onednn convolutions at odd thread counts (issue #11 item 5)', () => {
+  // tiny18's shapes at 96 px and the ic4 case, batch 8: the cpu backend's results computed once
+  const SHAPES = [...TINY18, IC4];
+  let ref = '';
+  beforeAll(async () => {
+    ref = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-threads-')), 'ref.f32');
+    const r = await runChild({ threads: [], batch: 8, shapes: SHAPES, refOut: ref });
+    expect(r.code, r.stderr.slice(-400)).toBe(0);
+  });
+  afterAll(() => { if (ref) fs.rmSync(path.dirname(ref), { recursive: true, force: true }); });
+
+  it('tiny18 at 96 px, batch 8: a clean exit and cpu-backend results at 1, 2, 3, 5, 6, 8 threads', async () => {
+    expect(TINY18.some((l) => l.kernel === 1 && l.stride === 2 && l.inChannels === 8)).toBe(true);
+    for (const t of [1, 2, 3, 5, 6, 8]) expectClean(await runChild({ threads: [t], batch: 8, shapes: SHAPES, refIn: ref }), SHAPES, [t], `${t} threads`);
+  });
+
+  it('the same on the AVX2 kernels (most users\' CPUs) at 1 and 3 threads', async () => {
+    expectClean(await runChild({ threads: [1, 3], batch: 8, shapes: SHAPES, refIn: ref }, { DNNL_MAX_CPU_ISA: 'AVX2' }), SHAPES, [1, 3], 'AVX2');
+  });
+
+  it('OMP_DYNAMIC=true or OMP_THREAD_LIMIT=2 in the environment: 8 threads neither hang nor skip work', async () => {
+    // OpenMP would give fewer threads than the primitives were built for (dynamic: garbage gradients;
+    // the limit: a barrier waiting forever, hence the timeout)
+    for (const env of [{ OMP_DYNAMIC: 'true' }, { OMP_THREAD_LIMIT: '2' }] as Record<string, string>[]) {
+      expectClean(await runChild({ threads: [8], batch: 8, shapes: SHAPES, refIn: ref }, env, 40_000), SHAPES, [8], JSON.stringify(env));
+    }
+  });
+
+  it('every distinct conv shape of every arch (32 px, batch 1) at 3, 5 and 7 threads', async () => {
+    // 32 px keeps every channel count, kernel, stride and padding of the 224 px networks (54 distinct
+    // shapes) at 1/49 of the work, which the pure-JS oracle needs; the sweep at 224 px, batch 16,
+    // against onednn at 1 thread, is this child with "oracleThreads": 1 (run once, see issue #11).
+    const shapes = distinctConvs(ARCH_NAMES, 32);
+    expect(shapes.length).toBeGreaterThan(40);
+    expectClean(await runChild({ threads: [3, 5, 7], batch: 1, shapes }, {}, 100_000), shapes, [3, 5, 7], 'all archs');
+  });
+});
