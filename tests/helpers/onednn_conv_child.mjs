@@ -5,6 +5,8 @@
 // "start" line on stderr names the shape and thread count that crashed.
 //
 //   node tests/helpers/onednn_conv_child.mjs '{"threads":[3,5],"batch":2,"shapes":[ConvLayer...]}'
+//   node tests/helpers/onednn_conv_child.mjs '{"threads":[3,5,7],"batch":16,"size":224,"oracleThreads":1}'
+// ("size" instead of "shapes": every distinct convolution of every arch at that input size)
 //
 // The first thread count goes through initBackend('onednn', { threads }) as --threads does; later
 // ones through setOnednnThreads (what initBackend calls). stdout: one JSON line per
@@ -22,9 +24,21 @@ const load = (p) => import(pathToFileURL(path.join(root, 'dist', p)).href);
 const { tf } = await load('src/backend/tf.js');
 const { initBackend } = await load('src/backend/select.js');
 const { setOnednnThreads, kernelStats } = await load('src/backend/onednn/index.js');
+const { convLayers } = await load('src/model/resnet.js');
+const { ARCH_NAMES } = await load('src/model/types.js');
 
 const spec = JSON.parse(process.argv[2]);
 const batch = spec.batch ?? 2;
+if (!spec.shapes) {
+  const seen = new Map();
+  for (const a of ARCH_NAMES) {
+    for (const l of convLayers(a, spec.size)) {
+      const k = [l.inSize, l.kernel, l.inChannels, l.outChannels, l.stride, l.pad].join();
+      if (!seen.has(k)) seen.set(k, { ...l, name: `${a}.${l.name}` });
+    }
+  }
+  spec.shapes = [...seen.values()];
+}
 
 function rand(n, seed) {
   let s = seed >>> 0;
