@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../src/util/paths.js';
 import { onednnInfo } from '../src/backend/onednn/index.js';
+import { loadAddon } from '../src/backend/onednn/addon.js';
 import { convLayers } from '../src/model/resnet.js';
 import type { ConvLayer } from '../src/model/resnet.js';
 
@@ -90,6 +91,59 @@ describe.skipIf(!info.available)('onednn convolutions at odd thread counts (issu
     for (const env of [{ OMP_DYNAMIC: 'true' }, { OMP_THREAD_LIMIT: '2' }] as Record<string, string>[]) {
       expectClean(await runChild({ threads: [8], batch: 8, shapes: SHAPES, refIn: ref }, env, 40_000), SHAPES.length, [8], JSON.stringify(env));
     }
+  });
+
+  it('batch norm and reductions (per-thread partial sums) at 1, 3, 5, 7 threads: double-precision values, no write outside the outputs', () => {
+    const loaded = loadAddon();
+    if ('error' in loaded) throw new Error(loaded.error);
+    const a = loaded.addon;
+    let s = 99;
+    const rnd = (n: number, off = 0) => Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1 + off);
+    // outputs are views into guarded buffers: NaN before and after, checked afterwards
+    const GUARD = 64;
+    const guarded = (n: number) => new Float32Array(n + 2 * GUARD).fill(NaN).subarray(GUARD, GUARD + n);
+    const guardsIntact = (v: Float32Array) => {
+      const all = new Float32Array(v.buffer);
+      return [...all.subarray(0, GUARD), ...all.subarray(GUARD + v.length)].every(Number.isNaN);
+    };
+    const rows = 3001; // uneven over 3, 5, 7 threads and over the 64-row blocks; rows * C above the parallel threshold
+    const C = 24;
+    const x = rnd(rows * C, 2);
+    const dy = rnd(rows * C);
+    const gamma = rnd(C, 1);
+    // double-precision references
+    const mean = new Float64Array(C), vr = new Float64Array(C), sdy = new Float64Array(C), sdyx = new Float64Array(C);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) mean[c] += x[r * C + c] / rows;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) vr[c] += (x[r * C + c] - mean[c]) ** 2 / rows;
+    const m32 = Float32Array.from(mean), v32 = Float32Array.from(vr);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) { sdy[c] += dy[r * C + c]; sdyx[c] += dy[r * C + c] * (x[r * C + c] - m32[c]); }
+    const [outer, red, inner] = [2, 20011, 3]; // outer < threads: the path that splits the reduced axis over threads
+    const xr = rnd(outer * red * inner);
+    const sum = new Float64Array(outer * inner), max = new Float64Array(outer * inner).fill(-Infinity);
+    for (let o = 0; o < outer; o++) for (let j = 0; j < red; j++) for (let i = 0; i < inner; i++) {
+      const v = xr[(o * red + j) * inner + i];
+      sum[o * inner + i] += v;
+      max[o * inner + i] = Math.max(max[o * inner + i], v);
+    }
+    const close = (got: Float32Array, want: Float64Array, tol: number) => got.every((g, i) => Math.abs(g - want[i]) <= tol * (1 + Math.abs(want[i])));
+    for (const t of [1, 3, 5, 7]) {
+      a.setThreads(t);
+      expect(a.getThreads()).toBe(t);
+      const m = guarded(C), v = guarded(C);
+      a.bnStats(x, rows, C, m, v);
+      expect(close(m, mean, 1e-6) && close(v, vr, 1e-5), `bnStats at ${t} threads`).toBe(true);
+      const dx = guarded(rows * C), dg = guarded(C), db = guarded(C);
+      a.bnBackward(dy, x, rows, C, m32, v32, gamma, 1e-5, dx, dg, db, null);
+      const inv = Float64Array.from(vr, (q) => 1 / Math.sqrt(Math.fround(q) + 1e-5));
+      expect(close(db, sdy, 1e-5) && close(dg, sdyx.map((q, c) => q * inv[c]), 1e-5), `bnBackward sums at ${t} threads`).toBe(true);
+      const rs = guarded(outer * inner), rm = guarded(outer * inner);
+      a.reduce(0, xr, outer, red, inner, rs);
+      a.reduce(2, xr, outer, red, inner, rm);
+      expect(close(rs, sum, 1e-5), `reduce sum at ${t} threads`).toBe(true);
+      expect(Array.from(rm)).toEqual(Array.from(max, Math.fround));
+      expect([m, v, dx, dg, db, rs, rm].every(guardsIntact), `writes outside the outputs at ${t} threads`).toBe(true);
+    }
+    a.setThreads(2);
   });
 
   // Every arch's distinct convolutions (input size, kernel, channels, stride, padding: 54 at any input
