@@ -79,7 +79,7 @@ describe.skipIf(!info.available)('onednn convolutions at odd thread counts (issu
   it('tiny18 at 96 px, batch 8: a clean exit and cpu-backend results at 1, 2, 3, 5, 6, 8 threads', async () => {
     expect(TINY18.some((l) => l.kernel === 1 && l.stride === 2 && l.inChannels === 8)).toBe(true);
     for (const t of [1, 2, 3, 5, 6, 8]) expectClean(await runChild({ threads: [t], batch: 8, shapes: SHAPES, refIn: ref }), SHAPES.length, [t], `${t} threads`);
-  });
+  }, 400_000); // six children, each a few seconds (up to 20 s under load)
 
   it('the same on the AVX2 kernels (most users\' CPUs) at 1 and 3 threads', async () => {
     expectClean(await runChild({ threads: [1, 3], batch: 8, shapes: SHAPES, refIn: ref }, { DNNL_MAX_CPU_ISA: 'AVX2' }), SHAPES.length, [1, 3], 'AVX2');
@@ -91,7 +91,7 @@ describe.skipIf(!info.available)('onednn convolutions at odd thread counts (issu
     for (const env of [{ OMP_DYNAMIC: 'true' }, { OMP_THREAD_LIMIT: '2' }] as Record<string, string>[]) {
       expectClean(await runChild({ threads: [8], batch: 8, shapes: SHAPES, refIn: ref }, env, 40_000), SHAPES.length, [8], JSON.stringify(env));
     }
-  });
+  }, 200_000);
 
   it('batch norm and reductions (per-thread partial sums) at 1, 3, 5, 7 threads: double-precision values, no write outside the outputs', () => {
     const loaded = loadAddon();
