@@ -257,7 +257,8 @@ Napi::Value Conv2dBwdData(const Napi::CallbackInfo& info) {
 // A 1x1 convolution with stride > 1 and no padding reads only x[:, ::SH, ::SW, :]. oneDNN 2.6's
 // jit_1x1 backward-weights copies those pixels into a per-thread scratch area itself ("rtus"); with
 // fewer input channels than its SIMD block (16 on AVX-512, 8 on AVX2) that copy writes past its
-// scratch space: heap corruption at 3, 5, 6, 7 threads, a hang or garbage at others (issue #11).
+// scratch space: heap corruption at 3, 5, 6, 7 threads on AVX-512, an overflow at 1 thread and a
+// hang at 3 on AVX2 (issue #11; native/tools/onednn_rtus_check.cc shows it without the addon).
 // We make that copy ourselves and hand oneDNN the equivalent stride-1 problem, which has no rtus step.
 bool stridedOneByOne(const ConvP& p) {
   return p.KH == 1 && p.KW == 1 && (p.SH > 1 || p.SW > 1) && p.PT == 0 && p.PL == 0 && p.PB == 0 && p.PR == 0;
