@@ -254,6 +254,33 @@ Napi::Value Conv2dBwdData(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// A 1x1 convolution with stride > 1 and no padding reads only x[:, ::SH, ::SW, :]. oneDNN 2.6's
+// jit_1x1 backward-weights copies those pixels into a per-thread scratch area itself ("rtus"); with
+// fewer input channels than its SIMD block (16 on AVX-512, 8 on AVX2) that copy writes past its
+// scratch space: heap corruption at 3, 5, 6, 7 threads on AVX-512, an overflow at 1 thread and a
+// hang at 3 on AVX2 (issue #11; native/tools/onednn_rtus_check.cc shows it without the addon).
+// We make that copy ourselves and hand oneDNN the equivalent stride-1 problem, which has no rtus step.
+bool stridedOneByOne(const ConvP& p) {
+  return p.KH == 1 && p.KW == 1 && (p.SH > 1 || p.SW > 1) && p.PT == 0 && p.PL == 0 && p.PB == 0 && p.PR == 0;
+}
+// xs[n, oh, ow, :] = x[n, oh * SH, ow * SW, :]; returns the stride-1 problem on xs.
+ConvP subsampleInput(const ConvP& p, const float* x, std::vector<float>& xs) {
+  xs.resize(static_cast<size_t>(p.N * p.OH * p.OW * p.IC));
+  const int64_t rows = p.N * p.OH;
+#pragma omp parallel for if (rows * p.OW * p.IC >= (1 << 15)) schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t n = r / p.OH, oh = r % p.OH;
+    const float* src = x + ((n * p.IH + oh * p.SH) * p.IW) * p.IC;
+    float* dst = xs.data() + r * p.OW * p.IC;
+    for (int64_t ow = 0; ow < p.OW; ow++) std::copy(src + ow * p.SW * p.IC, src + ow * p.SW * p.IC + p.IC, dst + ow * p.IC);
+  }
+  ConvP q = p;
+  q.IH = p.OH;
+  q.IW = p.OW;
+  q.SH = q.SW = 1;
+  return q;
+}
+
 // conv2dBackpropFilter(x, dy, dw, params[17])
 Napi::Value Conv2dBwdWeights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -261,6 +288,11 @@ Napi::Value Conv2dBwdWeights(const Napi::CallbackInfo& info) {
   float* x = f32(env, info[0], p.N * p.IH * p.IW * p.IC, "conv2dBackpropFilter x");
   float* dy = f32(env, info[1], p.N * p.OH * p.OW * p.OC, "conv2dBackpropFilter dy");
   float* dw = f32(env, info[2], p.KH * p.KW * p.IC * p.OC, "conv2dBackpropFilter dw");
+  std::vector<float> xs;
+  if (stridedOneByOne(p)) {
+    p = subsampleInput(p, x, xs);
+    x = xs.data();
+  }
   std::string k = key("cbw", convVec(p));
   auto& c = ctx();
   try {
@@ -436,13 +468,20 @@ Napi::Value ClearCache(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// oneDNN sizes a primitive's work split and scratch space for the thread count at creation and
+// assumes every parallel region then gets exactly that many threads. OpenMP gives fewer when
+// dynamic adjustment is on (OMP_DYNAMIC=true: wrong gradients) or the count exceeds
+// OMP_THREAD_LIMIT (a barrier waiting forever). So dynamic adjustment is switched off for each JS
+// thread that uses the addon (the setting is per thread, like the count), and the count is never
+// above what OpenMP can deliver.
 int threads() {
-  if (g_threads <= 0) g_threads = omp_get_max_threads();
+  if (g_threads <= 0) setThreadsValue(omp_get_max_threads());
   return g_threads;
 }
 void setThreadsValue(int n) {
-  g_threads = n;
-  omp_set_num_threads(n);
+  omp_set_dynamic(0);
+  g_threads = std::min(n, omp_get_thread_limit());
+  omp_set_num_threads(g_threads);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
