@@ -1,5 +1,6 @@
 // Gradient accumulation over micro-batches and batched evaluation.
 import { tf } from '../backend/tf.js';
+import { trimBackendPool } from '../backend/pool.js';
 import { readTensorInto } from '../backend/read_into.js';
 import { withWasmMemoryHint } from '../backend/select.js';
 import { GradiaInputError } from '../util/errors.js';
@@ -38,6 +39,8 @@ export function computeGradients(model: Model, microBatches: TrainBatch[], norm:
   let attLossSum = 0;
   let n = 0;
   let nAtt = 0;
+  // once per step: what the last step did not reuse goes (keeps the pool flat across epochs)
+  trimBackendPool();
   for (const mb of microBatches) {
     if (mb.n === 0) continue;
     checkBatch(mb);
@@ -100,6 +103,7 @@ export function evaluateBatch(model: Model, images: Float32Array, n: number, siz
   const GG = (size / 32) ** 2;
   const out: EvalResult = { logits: new Float32Array(n * C), pred: new Int32Array(n), cams: new Float32Array(n * GG) };
   const px = size * size * 3;
+  trimBackendPool();
   for (let a = 0; a < n; a += mb) {
     const k = Math.min(mb, n - a);
     withWasmMemoryHint(() => {
