@@ -12,7 +12,7 @@ import { createModel, disposeModel, evaluateBatch, readBuffers, readParams, tens
 import { saveCheckpoint } from '../src/coordinator/checkpoint.js';
 import { CLI, runCli } from './helpers/cli.js';
 
-const backends = ['cpu'];
+const backends = ['cpu', 'wasm'];
 
 beforeAll(async () => {
   if ((await registerOnednnBackend()).ok) backends.push('onednn');
