@@ -26,7 +26,7 @@ function addRuntimeOptions(cmd: Command): Command {
     .option('--processes', 'run CPU replicas as worker processes instead of threads')
     .option('--threads <n>', 'native compute threads per replica (oneDNN; default: cores / workers)', int('--threads'))
     .option('-j, --loader-threads <n>', 'image decoding threads per replica (the original -j)', int('-j'), 2)
-    .option('--decode-cache-mb <n>', 'decoded images kept per replica, MiB (least recently used dropped beyond; 0: none)', num('--decode-cache-mb'), DEFAULT_DECODE_CACHE_MB)
+    .option('--decode-cache-mb <n>', `decoded images kept per replica, MiB (least recently used dropped beyond; 0: none; default ${DEFAULT_DECODE_CACHE_MB}, at most 1/8 of RAM over all replicas)`, num('--decode-cache-mb'))
     .option('--step-timeout <s>', 'seconds before a silent worker fails the step', num('--step-timeout'), 600)
     .option('--json', 'machine-readable results on the last line of stdout');
 }
