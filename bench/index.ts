@@ -12,6 +12,7 @@ const modules: Record<string, () => Promise<BenchModule>> = {
   onednn: () => import('./onednn.js'),
   onednn_cluster: () => import('./onednn_cluster.js'),
   phase2: () => import('./phase2.js'),
+  memory: () => import('./memory.js'),
 };
 
 async function main(): Promise<void> {

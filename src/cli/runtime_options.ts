@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { backendUsesAllCores, type BackendRequest } from '../backend/select.js';
 import { autoGpus, defaultWorkerCount, parseGpuList, systemGpuProbe, type GpuProbe, type Placement } from '../coordinator/placement.js';
 import type { RuntimeConfig } from '../coordinator/train.js';
@@ -63,10 +64,19 @@ export function checkRuntimeFlags(flags: RuntimeFlags, cores = defaultWorkerCoun
   }
 }
 
-function decodeCacheBytes(mb: number | undefined): number {
-  const v = mb ?? DEFAULT_DECODE_CACHE_MB;
-  if (!(v >= 0)) throw new GradiaInputError(null, `--decode-cache-mb must be 0 or more, got ${v}`);
-  return Math.floor(v * 2 ** 20);
+/**
+ * Default decode cache per replica: DEFAULT_DECODE_CACHE_MB, but the replicas on this machine
+ * together keep at most 1/8 of its memory (one per core on WASM would otherwise multiply 2 GiB
+ * by the core count).
+ */
+export function defaultDecodeCacheBytes(replicasHere: number, totalMemBytes: number): number {
+  return Math.min(DEFAULT_DECODE_CACHE_MB * 2 ** 20, Math.floor(totalMemBytes / 8 / Math.max(1, replicasHere)));
+}
+
+function decodeCacheBytes(mb: number | undefined, replicasHere: number): number {
+  if (mb === undefined) return defaultDecodeCacheBytes(replicasHere, os.totalmem());
+  if (!(mb >= 0)) throw new GradiaInputError(null, `--decode-cache-mb must be 0 or more, got ${mb}`);
+  return Math.floor(mb * 2 ** 20);
 }
 
 export async function runtimeFrom(flags: RuntimeFlags): Promise<RuntimeConfig> {
@@ -75,7 +85,7 @@ export async function runtimeFrom(flags: RuntimeFlags): Promise<RuntimeConfig> {
     backend: (placement.kind === 'gpus' ? 'tensorflow' : flags.backend) as ReplicaConfig['backend'],
     placement,
     loaderThreads: flags.loaderThreads,
-    decodeCacheBytes: decodeCacheBytes(flags.decodeCacheMb),
+    decodeCacheBytes: decodeCacheBytes(flags.decodeCacheMb, placement.kind === 'gpus' ? placement.ids.length : placement.n),
     threads: flags.threads ?? defaultThreads(placement.kind === 'gpus' ? 1 : placement.n),
     stepTimeoutS: flags.stepTimeout,
   };

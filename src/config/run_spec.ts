@@ -77,7 +77,7 @@ export const RUNTIME_OPTIONS = {
   processes: option<boolean>({ flag: '--processes', help: 'run CPU replicas as worker processes instead of threads', default: false }),
   threads: option<number | undefined>({ flag: '--threads <n>', help: 'native compute threads per replica (oneDNN; default: cores / workers)', parse: wholeNumber('--threads'), default: undefined }),
   loaderThreads: option<number>({ flag: '--loader-threads <n>', short: '-j', help: 'image decoding threads per replica (the original -j)', parse: wholeNumber('-j'), default: 2 }),
-  decodeCacheMb: option<number | undefined>({ flag: '--decode-cache-mb <n>', help: 'decoded images kept per replica, MiB (least recently used dropped beyond; 0: none)', defaultHelp: `${DEFAULT_DECODE_CACHE_MB}`, parse: finiteNumber('--decode-cache-mb'), default: undefined }),
+  decodeCacheMb: option<number | undefined>({ flag: '--decode-cache-mb <n>', help: 'decoded images kept per replica, MiB (least recently used dropped beyond; 0: none)', defaultHelp: `${DEFAULT_DECODE_CACHE_MB}, at most 1/8 of RAM over all replicas`, parse: finiteNumber('--decode-cache-mb'), default: undefined }),
   stepTimeout: option<number>({ flag: '--step-timeout <s>', help: 'seconds before a silent worker fails the step', parse: finiteNumber('--step-timeout'), default: 600 }),
   json: option<boolean>({ flag: '--json', help: 'machine-readable results on the last line of stdout', default: false }),
 };

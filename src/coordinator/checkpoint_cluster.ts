@@ -1,6 +1,7 @@
 // A cluster whose replicas hold a saved checkpoint's weights (evaluate, assess).
 import path from 'node:path';
 import { buildEvalSet, type EvalSet } from '../data/phase_dataset.js';
+import { EVAL_MICRO_BATCH } from '../model/train.js';
 import { GradiaInputError } from '../util/errors.js';
 import { readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
 import { startCluster, type Cluster, type EvalSampleResult } from './cluster.js';
@@ -22,7 +23,9 @@ export async function openCheckpointCluster(runtime: RuntimeConfig, modelDir: st
       lr: 0,
       attentionWeight: 0,
       camMode: 'closed',
-      microBatch: Math.max(1, evalBatch),
+      // forwards of at most EVAL_MICRO_BATCH images: --test-batch only sets how many go to a
+      // worker at once (one forward of 200 ResNet-50 images at 224 px held ~44 GB of tensors)
+      microBatch: Math.min(Math.max(1, evalBatch), EVAL_MICRO_BATCH),
       pipelineThreads: runtime.loaderThreads,
       decodeCacheBytes: runtime.decodeCacheBytes,
       threads: runtime.threads,

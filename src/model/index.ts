@@ -2,7 +2,7 @@ export * from './types.js';
 export { createModel, disposeModel, forward, features, head, tensorSpecs, convLayers, featureChannels, checkArch, torchToTf, tfToTorch, ARCHS, BN_EPS, BN_MOMENTUM } from './resnet.js';
 export { gradCam, gradCamClosed, gradCamAutodiff, minMaxNormalise } from './gradcam.js';
 export { gradiaLoss, crossEntropy, attentionL1 } from './losses.js';
-export { computeGradients, evaluateBatch } from './train.js';
+export { computeGradients, evaluateBatch, EVAL_MICRO_BATCH } from './train.js';
 export { adamStep, createAdamState, ADAM_DEFAULTS } from './adam.js';
 export type { AdamOptions, AdamState } from './adam.js';
 export { paramLayout, bufferLayout, readParams, writeParams, readBuffers, writeBuffers } from './flat.js';

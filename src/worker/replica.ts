@@ -215,7 +215,7 @@ export class Replica {
     for (let a = 0; a < n; a += mb) {
       const part = samples.slice(a, a + mb);
       const images = await this.loader.load(part.map((s) => s.path), part.map(() => false));
-      const r = evaluateBatch(this.model, images, part.length, S);
+      const r = evaluateBatch(this.model, images, part.length, S, { microBatch: mb });
       pred.set(r.pred, a);
       logits.set(r.logits, a * C);
       cams.set(r.cams, a * G * G);

@@ -16,6 +16,8 @@ export class OnednnBackend extends MathBackendCPU {
   private readonly escaped = new WeakSet<ArrayBuffer>();
   private readonly owners = new Map<ArrayBuffer, number>();
   private pooledBytes = 0;
+  /** Per bucket (buffer length): the fewest buffers it held since the last trimPool (never taken). */
+  private readonly lowWater = new Map<number, number>();
   readonly maxPoolBytes: number;
   readonly poolStats = { hits: 0, misses: 0, returned: 0 };
 
@@ -33,6 +35,8 @@ export class OnednnBackend extends MathBackendCPU {
     const hit = bucket?.pop();
     if (hit) {
       this.pooledBytes -= n * 4;
+      const lw = this.lowWater.get(n);
+      if (lw !== undefined && bucket!.length < lw) this.lowWater.set(n, bucket!.length);
       this.poolStats.hits++;
       return hit;
     }
@@ -46,7 +50,35 @@ export class OnednnBackend extends MathBackendCPU {
   /** Drops every pooled buffer (the memory goes back at the next garbage collection). */
   releasePool(): void {
     this.pool.clear();
+    this.lowWater.clear();
     this.pooledBytes = 0;
+  }
+
+  /** Bytes of free buffers held for reuse. */
+  get pooledByteCount(): number {
+    return this.pooledBytes;
+  }
+
+  /**
+   * Drops the pooled buffers that no allocation needed since the previous call (per size, the
+   * bucket's low-water mark). Called once per training step or evaluation batch, it keeps what
+   * the steady state reuses and lets go of sizes seen once (a last partial batch, an uneven
+   * shard, evaluation shapes during training), which otherwise pile up to maxPoolBytes.
+   */
+  trimPool(): void {
+    for (const [n, bucket] of this.pool) {
+      const drop = Math.min(this.lowWater.get(n) ?? bucket.length, bucket.length);
+      if (drop > 0) {
+        bucket.splice(0, drop);
+        this.pooledBytes -= drop * n * 4;
+      }
+      if (bucket.length === 0) {
+        this.pool.delete(n);
+        this.lowWater.delete(n);
+      } else {
+        this.lowWater.set(n, bucket.length);
+      }
+    }
   }
 
   private track(values: unknown): void {
@@ -64,7 +96,7 @@ export class OnednnBackend extends MathBackendCPU {
     const n = buf.byteLength / 4;
     if (this.pooledBytes + buf.byteLength > this.maxPoolBytes) return;
     let bucket = this.pool.get(n);
-    if (!bucket) { bucket = []; this.pool.set(n, bucket); }
+    if (!bucket) { bucket = []; this.pool.set(n, bucket); this.lowWater.set(n, 0); }
     bucket.push(new Float32Array(buf));
     this.pooledBytes += buf.byteLength;
     this.poolStats.returned++;
