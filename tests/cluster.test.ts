@@ -5,13 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { referenceAllReduce } from '../src/comm/ring.js';
+import { referenceAllReduce } from './helpers/ring_oracle.js';
 import { startCluster, WorkerFailedError, type Cluster, type ReplicaConfig, type ShardSample } from '../src/coordinator/cluster.js';
 import { autoGpus, validateGpus, parseGpuList } from '../src/coordinator/placement.js';
 import { placementFrom } from '../src/cli/runtime_options.js';
 import { evalShards, planEpoch } from '../src/coordinator/sharder.js';
 import { GradiaInputError } from '../src/util/errors.js';
 import { compiledEntry } from '../src/util/paths.js';
+import { faultHooks } from './helpers/fault_hooks.js';
 
 const S = 64;
 const G = S / 32;
@@ -254,7 +255,7 @@ describe('cluster: faults', () => {
 
   for (const kind of ['threads', 'processes'] as const) {
     it(`a worker ${kind === 'threads' ? 'thread' : 'process'} that exits mid-step fails the step naming it; the cluster closes`, async () => {
-      const c = await startCluster({ placement: { kind, n: 2 }, replica: { ...base, fault: { rank: 1, step: 1, kind: 'exit' } } });
+      const c = await startCluster({ placement: { kind, n: 2 }, replica: { ...base, hooks: faultHooks({ rank: 1, step: 1, kind: 'exit' }) } });
       const pids = c.info.map((i) => i.pid);
       await c.trainStep(step0());
       const err = await c.trainStep(step1()).catch((e: unknown) => e);
@@ -292,13 +293,13 @@ describe('cluster: faults', () => {
   });
 
   it('an error thrown in a worker fails the step with its message', async () => {
-    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, fault: { rank: 0, step: 0, kind: 'throw' } } });
+    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, hooks: faultHooks({ rank: 0, step: 0, kind: 'throw' }) } });
     await expect(c.trainStep(step0())).rejects.toThrow(/^worker 0 \(thread \d+\) failed in trainStep \(step 0\): injected fault at step 0$/);
     await c.close();
   });
 
   it('a worker that stops answering is named after the timeout', async () => {
-    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, fault: { rank: 1, step: 1, kind: 'hang' } }, timeoutMs: 3000 });
+    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, hooks: faultHooks({ rank: 1, step: 1, kind: 'hang' }) }, timeoutMs: 3000 });
     await c.trainStep(step0());
     await expect(c.trainStep(step1())).rejects.toThrow(/^worker 1 \(thread \d+\) stopped answering \(trainStep \(step 1\) not finished within 3 s/);
     await c.close();

@@ -5,8 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CorruptChunkError, crc32, decodeChunk, encodeChunk, encodeChunkProtobufjs } from '../src/comm/codec.js';
-import { Ring, referenceAllReduce, segmentBounds } from '../src/comm/ring.js';
+import { CorruptChunkError, crc32, decodeChunk, encodeChunk } from '../src/comm/codec.js';
+import { encodeChunkProtobufjs } from '../bench/codecs.js';
+import { Ring, segmentBounds } from '../src/comm/ring.js';
+import { referenceAllReduce } from './helpers/ring_oracle.js';
 import { PortLink, SocketLink, connectToPeer, listenForPeer, type Link } from '../src/comm/transport.js';
 
 /** Deterministic pseudo-random floats with a wide range of magnitudes (so order matters). */

@@ -1,5 +1,6 @@
 // Types shared by the coordinator's cluster and the worker replicas.
 import type { TrainSample } from '../data/types.js';
+import type { HookModuleRef } from './hooks.js';
 
 /** What every replica is built from (identical on all workers). */
 export interface ReplicaConfig {
@@ -33,8 +34,8 @@ export interface ReplicaConfig {
   freezeBn?: boolean;
   /** All-reduce bucket size in floats. */
   bucketSize?: number;
-  /** Testing only: make worker `rank` fail at step `step`, before its all-reduce. */
-  fault?: { rank: number; step: number; kind: 'exit' | 'throw' | 'hang' } | null;
+  /** Optional module run at the replica's hook points (src/worker/hooks.ts); tests inject faults with it. */
+  hooks?: HookModuleRef | null;
 }
 
 /** A training sample as the worker receives it: the data layer's TrainSample + the flip decision. */
