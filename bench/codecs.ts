@@ -19,7 +19,7 @@ const bytesOf = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byte
 export function encodeChunkProtobufjs(c: GradientChunk): Uint8Array {
   const payload = bytesOf(c.payload);
   return chunkType()
-    .encode({ runId: c.runId, step: c.step, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round, count: c.payload.length, payload, crc32: crc32(payload) })
+    .encode({ runId: c.runId, seq: c.seq, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round, count: c.payload.length, payload, crc32: crc32(payload) })
     .finish();
 }
 
@@ -27,7 +27,7 @@ export function encodeChunkProtobufjs(c: GradientChunk): Uint8Array {
 export function encodeChunkPacked(c: GradientChunk): Uint8Array {
   return packed()
     .encode({
-      runId: c.runId, seq: c.step, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round,
+      runId: c.runId, seq: c.seq, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round,
       count: c.payload.length, payload: Array.from(c.payload), crc32: crc32(bytesOf(c.payload)),
     })
     .finish();
@@ -37,5 +37,5 @@ export function decodeChunkPacked(buf: Uint8Array): GradientChunk {
   const m = packed().decode(buf) as unknown as { runId: string; seq: number; bucket: number; offset: number; phase: number; round: number; payload: number[]; crc32: number };
   const out = Float32Array.from(m.payload ?? []);
   if (crc32(bytesOf(out)) !== (m.crc32 ?? 0) >>> 0) throw new CorruptChunkError('gradient chunk: checksum mismatch');
-  return { runId: m.runId, step: m.seq, bucket: m.bucket, offset: m.offset, phase: m.phase, round: m.round, payload: out };
+  return { runId: m.runId, seq: m.seq, bucket: m.bucket, offset: m.offset, phase: m.phase, round: m.round, payload: out };
 }

@@ -26,7 +26,7 @@ function timeIt(fn: () => void, minMs: number): number {
 function codecBench(quick: boolean): Record<string, unknown> {
   const n = quick ? 1 << 18 : 1 << 20;
   const payload = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
-  const chunk: GradientChunk = { runId: 'bench', step: 1, bucket: 0, offset: 0, phase: 0, round: 0, payload };
+  const chunk: GradientChunk = { runId: 'bench', seq: 1, bucket: 0, offset: 0, phase: 0, round: 0, payload };
   const bytes = n * 4;
   const enc = encodeChunk(chunk);
   const encS = timeIt(() => encodeChunk(chunk), quick ? 200 : 1000);

@@ -10,7 +10,8 @@ export const PROTO_FILE = path.join(repoRoot, 'proto', 'gradients.proto');
 /** One piece of a bucket on the wire. `payload` holds float32 values. */
 export interface GradientChunk {
   runId: string;
-  step: number;
+  /** Sequence number of the collective this chunk belongs to (not the training step). */
+  seq: number;
   bucket: number;
   offset: number;
   phase: number;
@@ -68,7 +69,7 @@ export function encodeChunk(c: GradientChunk): Uint8Array {
   const chunk = chunkType();
   const payload = bytesOf(c.payload);
   const head = chunk
-    .encode({ runId: c.runId, step: c.step, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round, count: c.payload.length, crc32: crc32(payload) })
+    .encode({ runId: c.runId, seq: c.seq, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round, count: c.payload.length, crc32: crc32(payload) })
     .finish();
   const len = payload.byteLength;
   if (len === 0) return Uint8Array.from(head);
@@ -88,7 +89,7 @@ export function encodeChunk(c: GradientChunk): Uint8Array {
 }
 
 interface RawChunk {
-  runId: string; step: number; bucket: number; offset: number; phase: number; round: number;
+  runId: string; seq: number; bucket: number; offset: number; phase: number; round: number;
   count: number; payload: Uint8Array; crc32: number;
 }
 
@@ -107,7 +108,7 @@ export function decodeChunk(buf: Uint8Array): GradientChunk {
   }
   // protobufjs gives an empty Array as the default of an absent bytes field
   const payload = m.payload instanceof Uint8Array ? m.payload : Uint8Array.from(m.payload ?? []);
-  const where = `gradient chunk (step ${m.step}, bucket ${m.bucket}, offset ${m.offset})`;
+  const where = `gradient chunk (seq ${m.seq}, bucket ${m.bucket}, offset ${m.offset})`;
   if (payload.length !== (m.count ?? 0) * 4) {
     throw new CorruptChunkError(`${where}: payload has ${payload.length} bytes, expected ${(m.count ?? 0) * 4}`);
   }
@@ -122,5 +123,5 @@ export function decodeChunk(buf: Uint8Array): GradientChunk {
     out = new Float32Array(m.count ?? 0);
     new Uint8Array(out.buffer).set(payload);
   }
-  return { runId: m.runId ?? '', step: m.step ?? 0, bucket: m.bucket ?? 0, offset: m.offset ?? 0, phase: m.phase ?? 0, round: m.round ?? 0, payload: out };
+  return { runId: m.runId ?? '', seq: m.seq ?? 0, bucket: m.bucket ?? 0, offset: m.offset ?? 0, phase: m.phase ?? 0, round: m.round ?? 0, payload: out };
 }

@@ -59,7 +59,7 @@ export class Ring {
     let waitSeconds = -1;
     const send = (bucket: number, base: number, seg: number, len: number, phase: number, round: number): void => {
       const [a, b] = segmentBounds(len, R, seg);
-      const frame = encodeChunk({ runId: this.runId, step: seq, bucket, offset: base + a, phase, round, payload: data.subarray(base + a, base + b) });
+      const frame = encodeChunk({ runId: this.runId, seq, bucket, offset: base + a, phase, round, payload: data.subarray(base + a, base + b) });
       bytesSent += frame.byteLength; // before send: a transferred frame is detached
       next.link.send(frame, true);
       messages++;
@@ -79,9 +79,9 @@ export class Ring {
       }
       const c = decodeChunk(frame);
       const [a, b] = segmentBounds(len, R, seg);
-      if (c.runId !== this.runId || c.step !== seq || c.bucket !== bucket || c.phase !== phase || c.round !== round || c.offset !== base + a || c.payload.length !== b - a) {
+      if (c.runId !== this.runId || c.seq !== seq || c.bucket !== bucket || c.phase !== phase || c.round !== round || c.offset !== base + a || c.payload.length !== b - a) {
         throw new Error(
-          `all-reduce on rank ${r}: unexpected chunk from ${prev.peer} (run ${c.runId} seq ${c.step} bucket ${c.bucket} phase ${c.phase} round ${c.round} offset ${c.offset} n ${c.payload.length}; ` +
+          `all-reduce on rank ${r}: unexpected chunk from ${prev.peer} (run ${c.runId} seq ${c.seq} bucket ${c.bucket} phase ${c.phase} round ${c.round} offset ${c.offset} n ${c.payload.length}; ` +
             `expected run ${this.runId} seq ${seq} bucket ${bucket} phase ${phase} round ${round} offset ${base + a} n ${b - a})`,
         );
       }
