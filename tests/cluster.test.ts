@@ -12,6 +12,7 @@ import { placementFrom } from '../src/cli/runtime_options.js';
 import { evalShards, planEpoch } from '../src/coordinator/sharder.js';
 import { GradiaInputError } from '../src/util/errors.js';
 import { compiledEntry } from '../src/util/paths.js';
+import { tensorSpecs } from '../src/model/resnet.js';
 import { faultHooks } from './helpers/fault_hooks.js';
 
 const S = 64;
@@ -169,6 +170,50 @@ describe('cluster: training', () => {
     }
     for (let i = 0; i < curves[0].length; i++) expect(Math.abs(curves[0][i] - curves[1][i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(curves[0][i])));
     expect(new Set(curves[0]).size).toBeGreaterThan(1);
+  });
+
+  it('synced BN buffers after a 2-worker step are the average of each shard\'s forward alone (float32, bit for bit)', async () => {
+    // Oracle: one replica from the same start takes each shard alone; its running stats
+    // after that step are what that shard's forward gives. The 2-worker step must leave the
+    // element-wise float32 mean of the two on both replicas (shards of 3 and 2: the average
+    // is per replica, not per sample).
+    const A = [0, 1, 2].map((i) => ({ ...samples[i], flip: i === 1 }));
+    const B = [3, 4].map((i) => ({ ...samples[i], flip: false }));
+    const norm = { globalBatch: 5, globalAttCount: 2 };
+    const one = await startCluster({ placement: { kind: 'threads', n: 1 }, replica: base });
+    let alone: Float32Array[];
+    let init: Float32Array;
+    try {
+      const start = await one.getState();
+      init = start.buffers;
+      alone = [];
+      for (const shard of [A, B]) {
+        await one.setState(start);
+        await one.trainStep({ step: 0, epoch: 0, shards: [shard], norm });
+        alone.push((await one.getState()).buffers);
+      }
+    } finally {
+      await one.close();
+    }
+    const expected = new Float32Array(init.length);
+    for (let i = 0; i < expected.length; i++) expected[i] = Math.fround(Math.fround(alone[0][i] + alone[1][i]) / 2);
+    // The shards' statistics differ, and both moved away from the start.
+    expect(bits(alone[0]).equals(bits(alone[1]))).toBe(false);
+    expect(bits(alone[0]).equals(bits(init))).toBe(false);
+    const two = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: base });
+    try {
+      await two.trainStep({ step: 0, epoch: 0, shards: [A, B], norm });
+      const got = (await two.getState()).buffers; // getState checks both replicas agree
+      let o = 0;
+      for (const spec of tensorSpecs('tiny18', 2).filter((t) => t.isBuffer)) {
+        const n = spec.shape.reduce((a, b) => a * b, 1);
+        expect(bits(got.subarray(o, o + n)).equals(bits(expected.subarray(o, o + n))), spec.name).toBe(true);
+        o += n;
+      }
+      expect(o).toBe(got.length);
+    } finally {
+      await two.close();
+    }
   });
 
   it('a flipped sample flips its attention map too (unless originalFlipBug)', async () => {
