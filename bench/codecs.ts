@@ -1,16 +1,23 @@
 // Encodings of a gradient chunk that the benchmark compares with src/comm/codec.ts's
 // (and that tests use as an independent encoder): protobufjs encoding the whole message,
-// and the `repeated float` payload of bench/gradients_packed.proto.
-import path from 'node:path';
+// and the same message with a `repeated float` payload instead of `bytes`.
 import protobuf from 'protobufjs';
 import { chunkType, CorruptChunkError, crc32, type GradientChunk } from '../src/comm/codec.js';
-import { repoRoot } from '../src/util/paths.js';
 
-const PACKED_PROTO = path.join(repoRoot, 'bench', 'gradients_packed.proto');
 let packedType: protobuf.Type | null = null;
+/**
+ * GradientChunkPacked: proto/gradients.proto's GradientChunk, field for field (built from
+ * it, so the two cannot drift apart), with `repeated float payload = 8 [packed = true]`.
+ */
 function packed(): protobuf.Type {
-  packedType ??= protobuf.loadSync(PACKED_PROTO).lookupType('gradia_bench.GradientChunkPacked');
-  return packedType;
+  if (packedType) return packedType;
+  const t = new protobuf.Type('GradientChunkPacked');
+  for (const f of chunkType().fieldsArray) {
+    t.add(f.name === 'payload' ? new protobuf.Field('payload', f.id, 'float', 'repeated', undefined, { packed: true }) : new protobuf.Field(f.name, f.id, f.type));
+  }
+  new protobuf.Root().define('gradia_bench').add(t);
+  packedType = t;
+  return t;
 }
 
 const bytesOf = (a: Float32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
