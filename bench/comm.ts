@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { decodeChunk, decodeChunkPacked, encodeChunk, encodeChunkPacked, encodeChunkProtobufjs, type GradientChunk } from '../src/comm/codec.js';
+import { decodeChunk, encodeChunk, type GradientChunk } from '../src/comm/codec.js';
+import { decodeChunkPacked, encodeChunkPacked, encodeChunkProtobufjs } from './codecs.js';
 import { startCluster, type Placement, type ReplicaConfig, type ShardSample } from '../src/coordinator/cluster.js';
 import { planEpoch } from '../src/coordinator/sharder.js';
 import { tensorSpecs } from '../src/model/resnet.js';
@@ -25,7 +26,7 @@ function timeIt(fn: () => void, minMs: number): number {
 function codecBench(quick: boolean): Record<string, unknown> {
   const n = quick ? 1 << 18 : 1 << 20;
   const payload = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
-  const chunk: GradientChunk = { runId: 'bench', step: 1, bucket: 0, offset: 0, phase: 0, round: 0, payload };
+  const chunk: GradientChunk = { runId: 'bench', seq: 1, bucket: 0, offset: 0, phase: 0, round: 0, payload };
   const bytes = n * 4;
   const enc = encodeChunk(chunk);
   const encS = timeIt(() => encodeChunk(chunk), quick ? 200 : 1000);

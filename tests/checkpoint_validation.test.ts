@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../src/backend/tf.js';
-import { loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta } from '../src/coordinator/checkpoint.js';
+import { checkSameClasses, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta } from '../src/coordinator/checkpoint.js';
 import { predict } from '../src/cli/predict.js';
 import { createModel, disposeModel, loadWeights, saveWeights } from '../src/model/index.js';
 import { tensorSpecs } from '../src/model/resnet.js';
@@ -182,7 +182,7 @@ describe('checkpoint sidecars and non-finite values', () => {
     // Without a sidecar beside it, the same file goes on to the images (and names the missing one).
     fs.copyFileSync(path.join(dir, 'd.safetensors'), path.join(dir, 'plain.safetensors'));
     await expect(predict({ arch: 'tiny18', weights: path.join(dir, 'plain.safetensors'), images: [path.join(dir, 'none.png')], json: true, backend: 'cpu' }))
-      .rejects.toThrow(`${path.join(dir, 'none.png')}: cannot decode image`);
+      .rejects.toThrow(`${path.join(dir, 'none.png')}: unreadable or corrupt image`);
   });
 });
 
@@ -230,5 +230,22 @@ describe('the CLI refuses bad weights with one line', () => {
     oneLine(runCli(p2), swapped);
     oneLine(runCli(['evaluate', '--data-dir', data, '--model-dir', models, ...RT, '--out-dir', path.join(dir, 'out')]), swapped);
     oneLine(runCli(['assess', '--data-dir', data, '--model-dir', models, ...RT]), swapped);
+  });
+});
+
+describe('the class-set check between a checkpoint and a data set', () => {
+  const file = path.join('m', 'model_out.json');
+  it('takes the same classes in the same order', () => {
+    expect(() => checkSameClasses('m', 'model_out', ['circle', 'cross'], ['circle', 'cross'])).not.toThrow();
+  });
+  it.each([
+    [['cross', 'circle']],
+    [['circle']],
+    [['circle', 'cross', 'square']],
+    [['circle', 'crosS']],
+  ])('refuses %j against [circle, cross], naming the checkpoint sidecar', (data) => {
+    expect(() => checkSameClasses('m', 'model_out', ['circle', 'cross'], data)).toThrow(
+      `${file}: was trained on classes [circle, cross], the data set has [${data.join(', ')}]`,
+    );
   });
 });

@@ -5,13 +5,15 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { referenceAllReduce } from '../src/comm/ring.js';
+import { referenceAllReduce } from './helpers/ring_oracle.js';
 import { startCluster, WorkerFailedError, type Cluster, type ReplicaConfig, type ShardSample } from '../src/coordinator/cluster.js';
 import { autoGpus, validateGpus, parseGpuList } from '../src/coordinator/placement.js';
 import { placementFrom } from '../src/cli/runtime_options.js';
 import { evalShards, planEpoch } from '../src/coordinator/sharder.js';
 import { GradiaInputError } from '../src/util/errors.js';
 import { compiledEntry } from '../src/util/paths.js';
+import { tensorSpecs } from '../src/model/resnet.js';
+import { faultHooks } from './helpers/fault_hooks.js';
 
 const S = 64;
 const G = S / 32;
@@ -170,6 +172,50 @@ describe('cluster: training', () => {
     expect(new Set(curves[0]).size).toBeGreaterThan(1);
   });
 
+  it('synced BN buffers after a 2-worker step are the average of each shard\'s forward alone (float32, bit for bit)', async () => {
+    // Oracle: one replica from the same start takes each shard alone; its running stats
+    // after that step are what that shard's forward gives. The 2-worker step must leave the
+    // element-wise float32 mean of the two on both replicas (shards of 3 and 2: the average
+    // is per replica, not per sample).
+    const A = [0, 1, 2].map((i) => ({ ...samples[i], flip: i === 1 }));
+    const B = [3, 4].map((i) => ({ ...samples[i], flip: false }));
+    const norm = { globalBatch: 5, globalAttCount: 2 };
+    const one = await startCluster({ placement: { kind: 'threads', n: 1 }, replica: base });
+    let alone: Float32Array[];
+    let init: Float32Array;
+    try {
+      const start = await one.getState();
+      init = start.buffers;
+      alone = [];
+      for (const shard of [A, B]) {
+        await one.setState(start);
+        await one.trainStep({ step: 0, epoch: 0, shards: [shard], norm });
+        alone.push((await one.getState()).buffers);
+      }
+    } finally {
+      await one.close();
+    }
+    const expected = new Float32Array(init.length);
+    for (let i = 0; i < expected.length; i++) expected[i] = Math.fround(Math.fround(alone[0][i] + alone[1][i]) / 2);
+    // The shards' statistics differ, and both moved away from the start.
+    expect(bits(alone[0]).equals(bits(alone[1]))).toBe(false);
+    expect(bits(alone[0]).equals(bits(init))).toBe(false);
+    const two = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: base });
+    try {
+      await two.trainStep({ step: 0, epoch: 0, shards: [A, B], norm });
+      const got = (await two.getState()).buffers; // getState checks both replicas agree
+      let o = 0;
+      for (const spec of tensorSpecs('tiny18', 2).filter((t) => t.isBuffer)) {
+        const n = spec.shape.reduce((a, b) => a * b, 1);
+        expect(bits(got.subarray(o, o + n)).equals(bits(expected.subarray(o, o + n))), spec.name).toBe(true);
+        o += n;
+      }
+      expect(o).toBe(got.length);
+    } finally {
+      await two.close();
+    }
+  });
+
   it('a flipped sample flips its attention map too (unless originalFlipBug)', async () => {
     // Training on image X flipped with map T must equal training on mirror(X) with mirror(T).
     const T = Float32Array.from([1, 0.2, 1, 0.2]); // G = 2, row-major: left column attended
@@ -254,7 +300,7 @@ describe('cluster: faults', () => {
 
   for (const kind of ['threads', 'processes'] as const) {
     it(`a worker ${kind === 'threads' ? 'thread' : 'process'} that exits mid-step fails the step naming it; the cluster closes`, async () => {
-      const c = await startCluster({ placement: { kind, n: 2 }, replica: { ...base, fault: { rank: 1, step: 1, kind: 'exit' } } });
+      const c = await startCluster({ placement: { kind, n: 2 }, replica: { ...base, hooks: faultHooks({ rank: 1, step: 1, kind: 'exit' }) } });
       const pids = c.info.map((i) => i.pid);
       await c.trainStep(step0());
       const err = await c.trainStep(step1()).catch((e: unknown) => e);
@@ -292,13 +338,13 @@ describe('cluster: faults', () => {
   });
 
   it('an error thrown in a worker fails the step with its message', async () => {
-    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, fault: { rank: 0, step: 0, kind: 'throw' } } });
+    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, hooks: faultHooks({ rank: 0, step: 0, kind: 'throw' }) } });
     await expect(c.trainStep(step0())).rejects.toThrow(/^worker 0 \(thread \d+\) failed in trainStep \(step 0\): injected fault at step 0$/);
     await c.close();
   });
 
   it('a worker that stops answering is named after the timeout', async () => {
-    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, fault: { rank: 1, step: 1, kind: 'hang' } }, timeoutMs: 3000 });
+    const c = await startCluster({ placement: { kind: 'threads', n: 2 }, replica: { ...base, hooks: faultHooks({ rank: 1, step: 1, kind: 'hang' }) }, timeoutMs: 3000 });
     await c.trainStep(step0());
     await expect(c.trainStep(step1())).rejects.toThrow(/^worker 1 \(thread \d+\) stopped answering \(trainStep \(step 1\) not finished within 3 s/);
     await c.close();

@@ -5,8 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CorruptChunkError, crc32, decodeChunk, encodeChunk, encodeChunkProtobufjs } from '../src/comm/codec.js';
-import { Ring, referenceAllReduce, segmentBounds } from '../src/comm/ring.js';
+import { chunkType, CorruptChunkError, crc32, decodeChunk, encodeChunk } from '../src/comm/codec.js';
+import { encodeChunkProtobufjs } from '../bench/codecs.js';
+import { Ring, segmentBounds } from '../src/comm/ring.js';
+import { referenceAllReduce } from './helpers/ring_oracle.js';
 import { PortLink, SocketLink, connectToPeer, listenForPeer, type Link } from '../src/comm/transport.js';
 
 /** Deterministic pseudo-random floats with a wide range of magnitudes (so order matters). */
@@ -26,7 +28,7 @@ const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.
 
 describe('codec', () => {
   const payload = randomVector(1001, 1);
-  const chunk = { runId: 'run-1', step: 12, bucket: 3, offset: 4096, phase: 1, round: 2, payload };
+  const chunk = { runId: 'run-1', seq: 12, bucket: 3, offset: 4096, phase: 1, round: 2, payload };
 
   it('round-trips every field bit for bit', () => {
     const d = decodeChunk(encodeChunk(chunk));
@@ -48,6 +50,15 @@ describe('codec', () => {
     expect(bits(decodeChunk(encodeChunk({ ...chunk, payload: big })).payload).equals(bits(big))).toBe(true);
   });
 
+  it('keeps the wire field numbers (seq is field 2, once named step)', () => {
+    const ids = Object.fromEntries(Object.values(chunkType().fields).map((f) => [f.name, f.id]));
+    expect(ids).toEqual({ runId: 1, seq: 2, bucket: 3, offset: 4, phase: 5, round: 6, count: 7, payload: 8, crc32: 9 });
+    // seq 12 on the wire: field 2, varint (tag 0x10), value 12, right after run_id.
+    const buf = encodeChunk(chunk);
+    const afterRunId = 2 + chunk.runId.length;
+    expect([buf[afterRunId], buf[afterRunId + 1]]).toEqual([0x10, 12]);
+  });
+
   it('crc32 matches the standard check value', () => {
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
   });
@@ -57,7 +68,7 @@ describe('codec', () => {
     // flip one bit in the middle of the payload (the payload is the bulk of the message)
     buf[buf.length - 2000] ^= 0x10;
     expect(() => decodeChunk(buf)).toThrow(CorruptChunkError);
-    expect(() => decodeChunk(buf)).toThrow(/step 12, bucket 3, offset 4096\): checksum mismatch/);
+    expect(() => decodeChunk(buf)).toThrow(/seq 12, bucket 3, offset 4096\): checksum mismatch/);
   });
 
   it('rejects a truncated or malformed message', () => {

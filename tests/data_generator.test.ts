@@ -6,7 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { makeDataCommand } from '../src/cli/make_data.js';
-import { assessCommand } from '../src/cli/assess.js';
+import { assessAndReport } from '../src/cli/assess_command.js';
 import { assessModel, formatMatrix, readHumanAssessment } from '../src/data/assess.js';
 import { generateDataSet, planSplit, renderSample } from '../src/data/generator.js';
 import { buildEvalSet, buildTrainSet } from '../src/data/phase_dataset.js';
@@ -205,7 +205,7 @@ describe('assess', () => {
     const logs: string[] = [];
     vi.spyOn(console, 'log').mockImplementation((m: string) => void logs.push(m));
     vi.spyOn(console, 'warn').mockImplementation((m: string) => void logs.push(m));
-    const r = await assessCommand({ dataDir: dir, tau: 0.5, human: hf, evaluate: fakeEvaluate(3) });
+    const r = await assessAndReport({ dataDir: dir, tau: 0.5, human: hf, evaluate: fakeEvaluate(3) });
     vi.restoreAllMocks();
     expect(Object.keys(r.labels)).toHaveLength(6);
     expect(r.matrix).toEqual([

@@ -1,58 +1,87 @@
-// predict: decode, resize (PIL bilinear) to 224, ImageNet-normalise, eval-mode logits and
-// raw Grad-CAM of the predicted class; JSON output.
-import { describe, it, expect, vi } from 'vitest';
+// predict checked against PyTorch: a fixed PNG (tests/fixtures/torch/predict, made by
+// scripts/make_predict_fixture.py) through `gradia-dist predict --json`, logits and raw
+// Grad-CAM of the predicted class compared with torchvision's within 1e-4 — at 224 px for
+// a plain weights file, and at a checkpoint's own input size (96 px) read from its sidecar.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
-import { tf } from '../src/backend/tf.js';
-import { predict, predictCommand, loadImage224 } from '../src/cli/predict.js';
-import { createModel, applyHashWeights, saveWeights, evaluateBatch, disposeModel } from '../src/model/index.js';
-import { normaliseInto } from '../src/data/resize.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/backend/select.js';
+import { predict } from '../src/cli/predict.js';
+import { saveCheckpoint } from '../src/coordinator/checkpoint.js';
+import { applyHashWeights, createModel, disposeModel, readBuffers, readParams, saveWeights } from '../src/model/index.js';
+import { repoRoot } from '../src/util/paths.js';
+import { lastJson, runCli } from './helpers/cli.js';
 
-describe('predict', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-predict-'));
-  it('matches evaluateBatch on the decoded images; 7x7 cams; JSON on stdout', async () => {
-    const img = (w: number, h: number, seed: number) => Buffer.from(Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 37 + seed * 101 + ((i / 3) | 0) % w) % 256));
-    const a = path.join(dir, 'a.png');
-    const b = path.join(dir, 'b.png');
-    await sharp(img(224, 224, 1), { raw: { width: 224, height: 224, channels: 3 } }).png().toFile(a);
-    await sharp(img(100, 80, 2), { raw: { width: 100, height: 80, channels: 3 } }).png().toFile(b);
-    const ra = await loadImage224(a);
-    expect(Buffer.from(ra)).toEqual(img(224, 224, 1)); // 224x224 used as is
-    expect((await loadImage224(b)).length).toBe(224 * 224 * 3);
-    await tf.setBackend('wasm');
-    const m = createModel('tiny18', 3, 0);
-    applyHashWeights(m);
-    const w = path.join(dir, 'w.safetensors');
-    saveWeights(m, w);
-    const out = await predict({ arch: 'tiny18', weights: w, images: [a, b], json: true, backend: 'wasm' });
-    expect(out.results).toHaveLength(2);
-    const x = new Float32Array(2 * 224 * 224 * 3);
-    normaliseInto(ra, 224, 224, false, x, 0);
-    normaliseInto(await loadImage224(b), 224, 224, false, x, 224 * 224 * 3);
-    const ev = evaluateBatch(m, x, 2, 224);
-    for (let i = 0; i < 2; i++) {
-      const p = out.results[i];
-      expect(p.logits).toHaveLength(3);
-      expect(p.pred).toBe(ev.pred[i]);
-      expect(p.logits[p.pred]).toBe(Math.max(...p.logits));
-      expect(p.cam).toHaveLength(7);
-      expect(p.cam[0]).toHaveLength(7);
-      expect(p.cam.flat()).toEqual(Array.from(ev.cams.subarray(i * 49, (i + 1) * 49)));
-    }
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    await predictCommand({ arch: 'tiny18', weights: w, images: [a], json: true, backend: 'wasm', numClasses: 3 });
-    const outText = String(write.mock.calls[0]?.[0]);
-    const errText = String(err.mock.calls[0]?.[0]);
-    write.mockRestore();
-    err.mockRestore();
-    const json = JSON.parse(outText);
-    expect(json.predictions[0].cam).toEqual(out.results[0].cam);
-    expect(errText).toMatch(/^backend: wasm/);
-    await expect(predict({ arch: 'tiny18', weights: w, images: [path.join(dir, 'none.png')], json: true, backend: 'wasm' })).rejects.toThrow(/none\.png: cannot decode image/);
-    await expect(predict({ arch: 'resnet50', weights: w, images: [a], json: true, backend: 'wasm' })).rejects.toThrow(/w\.safetensors: tensor 'conv1\.weight' has shape \[8, 3, 7, 7\]/);
-    disposeModel(m);
+const FIXTURE = path.join(repoRoot, 'tests', 'fixtures', 'torch', 'predict');
+interface TorchPrediction { logits: number[]; pred: number; cam: number[][] }
+const expected = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'expected.json'), 'utf8')) as {
+  arch: string; numClasses: number; image: string; sizes: Record<string, TorchPrediction>;
+};
+const image = path.join(FIXTURE, expected.image);
+
+interface PredictJson { arch: string; inputSize: number; predictions: ({ image: string } & TorchPrediction)[] }
+
+function expectClose(got: number[], want: number[], what: string): void {
+  expect(got.length, what).toBe(want.length);
+  const worst = Math.max(...got.map((v, i) => Math.abs(v - want[i]!)));
+  expect(worst, `${what}: largest difference from torch`).toBeLessThanOrEqual(1e-4);
+}
+
+function expectTorch(out: PredictJson, size: number): void {
+  const want = expected.sizes[String(size)]!;
+  expect(out.inputSize).toBe(size);
+  expect(out.predictions).toHaveLength(1);
+  const p = out.predictions[0]!;
+  expect(p.image).toBe(image);
+  expect(p.pred).toBe(want.pred);
+  expectClose(p.logits, want.logits, 'logits');
+  expect(p.cam).toHaveLength(size / 32);
+  for (const row of p.cam) expect(row).toHaveLength(size / 32);
+  expectClose(p.cam.flat(), want.cam.flat(), 'raw Grad-CAM');
+}
+
+describe('predict against PyTorch', () => {
+  let dir: string;
+  let plain: string;
+  let checkpoint: string;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-predict-'));
+    // The fixture's weights: every tensor the hash of its name (src/model/hashinit.ts).
+    await initBackend('cpu');
+    const model = createModel('tiny18', expected.numClasses, 0);
+    applyHashWeights(model);
+    plain = path.join(dir, 'plain.safetensors');
+    saveWeights(model, plain);
+    const params = readParams(model);
+    saveCheckpoint(dir, {
+      name: 'at96', arch: 'tiny18', classes: ['a', 'b', 'c'], numClasses: 3, inputSize: 96, phase: 1, epoch: 1, step: 1,
+      position: { epoch: 1, batch: 0 }, metrics: {}, history: [], best: null, parent: null, config: {}, dataFingerprint: 'f',
+    }, { params, buffers: readBuffers(model), adam: { m: new Float32Array(params.length), v: new Float32Array(params.length), t: 0 } });
+    checkpoint = path.join(dir, 'at96.safetensors');
+    disposeModel(model);
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('plain weights (no sidecar): 224 px, logits and raw CAM equal torch\'s', () => {
+    const r = runCli(['predict', '--arch', 'tiny18', '--weights', plain, '--backend', 'wasm', '--json', image]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^backend: wasm/);
+    expectTorch(lastJson(r) as unknown as PredictJson, 224);
+  });
+
+  it('a checkpoint trained at 96 px is predicted at 96 px with its own arch and classes (the sidecar wins over the --arch default)', () => {
+    const r = runCli(['predict', '--weights', checkpoint, '--backend', 'wasm', '--json', image]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson(r) as unknown as PredictJson;
+    expect(out.arch).toBe('tiny18');
+    expectTorch(out, 96);
+  });
+
+  it('names an unreadable image, and weights of another architecture, in one line', async () => {
+    await expect(predict({ arch: 'tiny18', weights: plain, images: [path.join(dir, 'none.png')], json: true, backend: 'wasm' }))
+      .rejects.toThrow(`${path.join(dir, 'none.png')}: unreadable or corrupt image`);
+    await expect(predict({ arch: 'resnet50', weights: plain, images: [image], json: true, backend: 'wasm' }))
+      .rejects.toThrow(/plain\.safetensors: tensor 'conv1\.weight' has shape \[8, 3, 7, 7\]/);
   });
 });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TrainingMetrics } from '../src/coordinator/metrics.js';
-import { dashboardExpressions, promqlMetricNames, substituteGrafanaVariables } from '../src/coordinator/metrics_dashboard.js';
+import { dashboardExpressions, promqlMetricNames, substituteGrafanaVariables } from './helpers/metrics_dashboard.js';
 import { repoRoot } from '../src/util/paths.js';
 import { find, parseExposition, value, type Exposition } from './metrics_exposition.js';
 import { PROMETHEUS_BIN, PROMTOOL_BIN, PrometheusServer, freePort, hasBinary, sleep, testPrometheusConfig, waitFor } from './prometheus_harness.js';

@@ -10,7 +10,8 @@ export const PROTO_FILE = path.join(repoRoot, 'proto', 'gradients.proto');
 /** One piece of a bucket on the wire. `payload` holds float32 values. */
 export interface GradientChunk {
   runId: string;
-  step: number;
+  /** Sequence number of the collective this chunk belongs to (not the training step). */
+  seq: number;
   bucket: number;
   offset: number;
   phase: number;
@@ -27,9 +28,10 @@ export class CorruptChunkError extends Error {
 }
 
 let root: protobuf.Root | null = null;
-function types(): { chunk: protobuf.Type; packed: protobuf.Type } {
+/** The GradientChunk message type of proto/gradients.proto (loaded once). */
+export function chunkType(): protobuf.Type {
   if (!root) root = protobuf.loadSync(PROTO_FILE);
-  return { chunk: root.lookupType('gradia.GradientChunk'), packed: root.lookupType('gradia.GradientChunkPacked') };
+  return root.lookupType('gradia.GradientChunk');
 }
 
 // ---- CRC-32 (zlib polynomial): node's native one where present (Node >= 20.15), else a table.
@@ -64,10 +66,10 @@ function bytesOf(a: Float32Array): Uint8Array {
  * it is ~3x faster than letting protobufjs copy a multi-MiB bytes field.
  */
 export function encodeChunk(c: GradientChunk): Uint8Array {
-  const { chunk } = types();
+  const chunk = chunkType();
   const payload = bytesOf(c.payload);
   const head = chunk
-    .encode({ runId: c.runId, step: c.step, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round, count: c.payload.length, crc32: crc32(payload) })
+    .encode({ runId: c.runId, seq: c.seq, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round, count: c.payload.length, crc32: crc32(payload) })
     .finish();
   const len = payload.byteLength;
   if (len === 0) return Uint8Array.from(head);
@@ -86,17 +88,8 @@ export function encodeChunk(c: GradientChunk): Uint8Array {
   return out;
 }
 
-/** The same message encoded entirely by protobufjs (benchmark comparison and tests). */
-export function encodeChunkProtobufjs(c: GradientChunk): Uint8Array {
-  const { chunk } = types();
-  const payload = bytesOf(c.payload);
-  return chunk
-    .encode({ runId: c.runId, step: c.step, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round, count: c.payload.length, payload, crc32: crc32(payload) })
-    .finish();
-}
-
 interface RawChunk {
-  runId: string; step: number; bucket: number; offset: number; phase: number; round: number;
+  runId: string; seq: number; bucket: number; offset: number; phase: number; round: number;
   count: number; payload: Uint8Array; crc32: number;
 }
 
@@ -106,7 +99,7 @@ interface RawChunk {
  * 4-byte aligned there, else an aligned copy.
  */
 export function decodeChunk(buf: Uint8Array): GradientChunk {
-  const { chunk } = types();
+  const chunk = chunkType();
   let m: RawChunk;
   try {
     m = chunk.decode(buf) as unknown as RawChunk;
@@ -115,7 +108,7 @@ export function decodeChunk(buf: Uint8Array): GradientChunk {
   }
   // protobufjs gives an empty Array as the default of an absent bytes field
   const payload = m.payload instanceof Uint8Array ? m.payload : Uint8Array.from(m.payload ?? []);
-  const where = `gradient chunk (step ${m.step}, bucket ${m.bucket}, offset ${m.offset})`;
+  const where = `gradient chunk (seq ${m.seq}, bucket ${m.bucket}, offset ${m.offset})`;
   if (payload.length !== (m.count ?? 0) * 4) {
     throw new CorruptChunkError(`${where}: payload has ${payload.length} bytes, expected ${(m.count ?? 0) * 4}`);
   }
@@ -130,25 +123,5 @@ export function decodeChunk(buf: Uint8Array): GradientChunk {
     out = new Float32Array(m.count ?? 0);
     new Uint8Array(out.buffer).set(payload);
   }
-  return { runId: m.runId ?? '', step: m.step ?? 0, bucket: m.bucket ?? 0, offset: m.offset ?? 0, phase: m.phase ?? 0, round: m.round ?? 0, payload: out };
-}
-
-/** The `repeated float` encoding of the same chunk (benchmark comparison only). */
-export function encodeChunkPacked(c: GradientChunk): Uint8Array {
-  const { packed } = types();
-  const payload = bytesOf(c.payload);
-  return packed
-    .encode({
-      runId: c.runId, step: c.step, bucket: c.bucket, offset: c.offset, phase: c.phase, round: c.round,
-      count: c.payload.length, payload: Array.from(c.payload), crc32: crc32(payload),
-    })
-    .finish();
-}
-
-export function decodeChunkPacked(buf: Uint8Array): GradientChunk {
-  const { packed } = types();
-  const m = packed.decode(buf) as unknown as Omit<RawChunk, 'payload'> & { payload: number[] };
-  const out = Float32Array.from(m.payload ?? []);
-  if (crc32(bytesOf(out)) !== (m.crc32 ?? 0) >>> 0) throw new CorruptChunkError('gradient chunk: checksum mismatch');
-  return { runId: m.runId, step: m.step, bucket: m.bucket, offset: m.offset, phase: m.phase, round: m.round, payload: out };
+  return { runId: m.runId ?? '', seq: m.seq ?? 0, bucket: m.bucket ?? 0, offset: m.offset ?? 0, phase: m.phase ?? 0, round: m.round ?? 0, payload: out };
 }

@@ -59,7 +59,7 @@ export class Ring {
     let waitSeconds = -1;
     const send = (bucket: number, base: number, seg: number, len: number, phase: number, round: number): void => {
       const [a, b] = segmentBounds(len, R, seg);
-      const frame = encodeChunk({ runId: this.runId, step: seq, bucket, offset: base + a, phase, round, payload: data.subarray(base + a, base + b) });
+      const frame = encodeChunk({ runId: this.runId, seq, bucket, offset: base + a, phase, round, payload: data.subarray(base + a, base + b) });
       bytesSent += frame.byteLength; // before send: a transferred frame is detached
       next.link.send(frame, true);
       messages++;
@@ -79,9 +79,9 @@ export class Ring {
       }
       const c = decodeChunk(frame);
       const [a, b] = segmentBounds(len, R, seg);
-      if (c.runId !== this.runId || c.step !== seq || c.bucket !== bucket || c.phase !== phase || c.round !== round || c.offset !== base + a || c.payload.length !== b - a) {
+      if (c.runId !== this.runId || c.seq !== seq || c.bucket !== bucket || c.phase !== phase || c.round !== round || c.offset !== base + a || c.payload.length !== b - a) {
         throw new Error(
-          `all-reduce on rank ${r}: unexpected chunk from ${prev.peer} (run ${c.runId} seq ${c.step} bucket ${c.bucket} phase ${c.phase} round ${c.round} offset ${c.offset} n ${c.payload.length}; ` +
+          `all-reduce on rank ${r}: unexpected chunk from ${prev.peer} (run ${c.runId} seq ${c.seq} bucket ${c.bucket} phase ${c.phase} round ${c.round} offset ${c.offset} n ${c.payload.length}; ` +
             `expected run ${this.runId} seq ${seq} bucket ${bucket} phase ${phase} round ${round} offset ${base + a} n ${b - a})`,
         );
       }
@@ -117,27 +117,4 @@ export class Ring {
     this.next?.link.close();
     this.prev?.link.close();
   }
-}
-
-/**
- * The reference result of Ring.allReduce computed directly from all ranks' inputs, with
- * the same summation order (used by tests).
- */
-export function referenceAllReduce(inputs: Float32Array[], bucketSize: number = DEFAULT_BUCKET_SIZE): Float32Array {
-  const R = inputs.length;
-  const n = inputs[0].length;
-  const out = new Float32Array(n);
-  const acc = new Float32Array(1);
-  for (let base = 0; base < n; base += bucketSize) {
-    const len = Math.min(bucketSize, n - base);
-    for (let k = 0; k < R; k++) {
-      const [a, b] = segmentBounds(len, R, k);
-      for (let i = base + a; i < base + b; i++) {
-        acc[0] = inputs[k][i];
-        for (let j = 1; j < R; j++) acc[0] = acc[0] + inputs[(k + j) % R][i];
-        out[i] = acc[0];
-      }
-    }
-  }
-  return out;
 }

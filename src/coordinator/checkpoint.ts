@@ -155,6 +155,15 @@ function commit(dir: string, name: string): void {
   }
 }
 
+/**
+ * Refuses a data set whose classes (names, in order) are not those checkpoint `name` in
+ * `dir` was trained on: labels are indices into that list.
+ */
+export function checkSameClasses(dir: string, name: string, trainedOn: readonly string[], dataClasses: readonly string[]): void {
+  if (trainedOn.length === dataClasses.length && trainedOn.every((c, i) => c === dataClasses[i])) return;
+  throw new GradiaInputError(path.join(dir, `${name}.json`), `was trained on classes [${trainedOn.join(', ')}], the data set has [${dataClasses.join(', ')}]`);
+}
+
 export function checkpointExists(dir: string, name: string): boolean {
   commit(dir, name);
   return fs.existsSync(files(dir, name).meta);
@@ -279,13 +288,14 @@ export function explainCheckpointWriteFailure(err: unknown, dir: string, resumab
 
 /**
  * `predict --weights D/N.safetensors`: when D/N.json beside it is a gradia-dist checkpoint's
- * sidecar, the weights must be that checkpoint's (a swapped file is refused).
+ * sidecar, returns it (checked; the weights must be that checkpoint's, a swapped file is
+ * refused); else null (plain weights, e.g. torchvision's).
  */
-export function checkSidecarOf(weights: string): void {
-  if (!weights.endsWith('.safetensors') || weights.endsWith('.optim.safetensors')) return;
+export function sidecarOf(weights: string): CheckpointMeta | null {
+  if (!weights.endsWith('.safetensors') || weights.endsWith('.optim.safetensors')) return null;
   const sidecar = `${weights.slice(0, -'.safetensors'.length)}.json`;
   let meta: unknown;
-  try { meta = JSON.parse(fs.readFileSync(sidecar, 'utf8').replace(/^\uFEFF/, '')); } catch { return; }
-  if ((meta as { format?: unknown } | null)?.format !== CHECKPOINT_FORMAT) return; // not a checkpoint's sidecar
-  readCheckpointMeta(path.dirname(weights), path.basename(sidecar, '.json'));
+  try { meta = JSON.parse(fs.readFileSync(sidecar, 'utf8').replace(/^\uFEFF/, '')); } catch { return null; }
+  if ((meta as { format?: unknown } | null)?.format !== CHECKPOINT_FORMAT) return null; // not a checkpoint's sidecar
+  return readCheckpointMeta(path.dirname(weights), path.basename(sidecar, '.json'));
 }

@@ -2,8 +2,7 @@
 import path from 'node:path';
 import { buildEvalSet, type EvalSet } from '../data/phase_dataset.js';
 import { EVAL_MICRO_BATCH } from '../model/train.js';
-import { GradiaInputError } from '../util/errors.js';
-import { readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
+import { checkSameClasses, readCheckpointMeta, type CheckpointMeta } from './checkpoint.js';
 import { startCluster, type Cluster, type EvalSampleResult } from './cluster.js';
 import { evaluateSamples, summariseEvaluation, type EvaluationSummary } from './evaluation.js';
 import type { RuntimeConfig } from './train.js';
@@ -47,9 +46,7 @@ export async function evaluateCheckpoint(opts: {
   const { cluster, meta } = await openCheckpointCluster(opts.runtime, opts.modelDir, opts.name, opts.testBatch);
   let results: EvalSampleResult[];
   try {
-    if (meta.classes.join('\0') !== evalSet.classes.join('\0')) {
-      throw new GradiaInputError(path.join(opts.modelDir, `${opts.name}.json`), `was trained on classes [${meta.classes.join(', ')}], the data set has [${evalSet.classes.join(', ')}]`);
-    }
+    checkSameClasses(opts.modelDir, opts.name, meta.classes, evalSet.classes);
     opts.onStart?.(evalSet);
     results = await evaluateSamples(cluster, evalSet.samples, opts.testBatch, opts.onProgress);
   } finally {

@@ -184,7 +184,7 @@ export class TrainingMetrics {
     this.workerRestarts = new Counter({ name: 'gradia_worker_restarts_total', help: 'Times a worker was restarted after a failure', labelNames: ['worker'], registers });
     this.tfjsTensors = new Gauge({ name: 'gradia_worker_tfjs_tensors', help: 'Live tfjs tensors in a worker (tf.memory().numTensors)', labelNames: ['worker'], registers });
     this.tfjsBytes = new Gauge({ name: 'gradia_worker_tfjs_memory_bytes', help: 'Bytes held by tfjs tensors in a worker (tf.memory().numBytes)', labelNames: ['worker'], registers });
-    this.queueDepth = new Gauge({ name: 'gradia_data_queue_depth', help: 'Batches loaded and waiting for a training step', registers });
+    this.queueDepth = new Gauge({ name: 'gradia_data_queue_depth', help: 'Image-decoding tasks queued behind the workers\' pool threads when the last step\'s data load began (summed over workers)', registers });
 
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 

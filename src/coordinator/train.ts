@@ -11,7 +11,7 @@ import { checkArch } from '../model/resnet.js';
 import type { ArchName } from '../model/types.js';
 import { GradiaInputError } from '../util/errors.js';
 import { WorkerFailedError, startCluster, type Cluster, type Placement, type ReplicaConfig, type ReplicaState, type StepMetrics } from './cluster.js';
-import { checkpointExists, explainCheckpointWriteFailure, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, type EpochProgress, type EpochRecord } from './checkpoint.js';
+import { checkSameClasses, checkpointExists, explainCheckpointWriteFailure, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, type EpochProgress, type EpochRecord } from './checkpoint.js';
 import { CheckpointPolicy, type Best } from './checkpoint_policy.js';
 import { acquireModelDirLock } from './model_dir_lock.js';
 import { evaluateSamples, summariseEvaluation } from './evaluation.js';
@@ -118,7 +118,7 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents): Promise<T
   if (parent) {
     const sidecar = path.join(cfg.modelDir, `${cfg.modelName}.json`);
     if (parent.arch !== cfg.arch) throw new GradiaInputError(sidecar, `is a ${parent.arch} checkpoint, but --arch is ${cfg.arch}`);
-    if (parent.classes.join('\0') !== train.classes.join('\0')) throw new GradiaInputError(sidecar, `was trained on classes [${parent.classes.join(', ')}], the data set has [${train.classes.join(', ')}]`);
+    checkSameClasses(cfg.modelDir, cfg.modelName, parent.classes, train.classes);
     initialWeights = path.join(cfg.modelDir, `${cfg.modelName}.safetensors`);
   }
 

@@ -6,13 +6,7 @@
 import { tf } from '../backend/tf.js';
 import { torchToTf } from './resnet.js';
 import type { Model, TensorSpec } from './types.js';
-import { mix32 } from '../util/hash.js';
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
-  return h >>> 0;
-}
+import { fnv1a, mix32 } from '../util/hash.js';
 
 
 /** v_i in (-1, 1) for i < n: the raw hash stream of `key` (double precision). */

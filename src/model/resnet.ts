@@ -1,6 +1,7 @@
 // torchvision ResNet-18/34/50 (+ tiny18 / tiny50) from tfjs ops, NHWC.
 import { tf } from '../backend/tf.js';
 import { GradiaInputError } from '../util/errors.js';
+import { fnv1a } from '../util/hash.js';
 import { conv2d } from './conv.js';
 import { onednnOpsActive, onednnBatchNormTrain, onednnAddRelu } from '../backend/onednn/ops.js';
 import type { ArchName, ForwardResult, Model, TensorSpec } from './types.js';
@@ -133,12 +134,6 @@ export class Rng {
     this.spare = r * Math.sin(2 * Math.PI * u2);
     return r * Math.cos(2 * Math.PI * u2);
   }
-}
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
-  return h >>> 0;
 }
 
 /** Name-seeded stream so that one tensor's init does not depend on the others'. */

@@ -16,8 +16,6 @@ export function fsReason(e: unknown): string {
   return code ? `${text} (${code})` : text;
 }
 
-export const isFsError = (e: unknown): e is NodeJS.ErrnoException => typeof (e as NodeJS.ErrnoException)?.code === 'string' && typeof (e as NodeJS.ErrnoException)?.syscall === 'string';
-
 /** A failed write of `file` (the name the user knows, not a temp file's). */
 export class FileWriteError extends Error {
   readonly code: string | undefined;

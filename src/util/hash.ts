@@ -1,6 +1,13 @@
 // Small deterministic integer hashing and PRNG shared by everything that must be a pure
 // function of seeds (sharding, flips, generated data, fixture weights).
 
+/** FNV-1a, 32-bit, of a string's UTF-16 code units (seeds per-tensor streams from a tensor's name). */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  return h >>> 0;
+}
+
 /** 32-bit integer mix: the finaliser of MurmurHash3 (fmix32). */
 export function mix32(h: number): number {
   h ^= h >>> 16;

@@ -12,6 +12,7 @@ import {
 } from '../model/index.js';
 import { findNonFinite, nonFiniteKind } from '../model/finite.js';
 import { GradiaInputError } from '../util/errors.js';
+import { loadReplicaHooks, type ReplicaHooks } from './hooks.js';
 import { openImageLoader, type ImageLoader } from './images.js';
 import type {
   EvalShardSample, InitInfo, ReplicaConfig, ReplicaState, ShardSample, WorkerEvalResult, WorkerStepRequest, WorkerStepResult,
@@ -43,6 +44,7 @@ export class Replica {
     private readonly loader: ImageLoader,
     private readonly backend: { name: string; reason: string },
     private readonly fcReinitialised: boolean,
+    private readonly hooks: ReplicaHooks,
   ) {
     this.P = params.length;
     const bl = bufferLayout(model);
@@ -63,7 +65,8 @@ export class Replica {
     const fcReinitialised = config.weights ? loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed }).fcReinitialised : false;
     const params = readParams(model);
     const loader = await openImageLoader({ size: config.inputSize, threads: config.pipelineThreads, cacheBytes: config.decodeCacheBytes });
-    return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend, fcReinitialised);
+    const hooks = await loadReplicaHooks(config.hooks);
+    return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend, fcReinitialised, hooks);
   }
 
   info(): InitInfo {
@@ -75,15 +78,6 @@ export class Replica {
 
   private grid(): number {
     return this.config.inputSize / 32;
-  }
-
-  private fault(step: number): void {
-    const f = this.config.fault;
-    if (!f || f.rank !== this.rank || f.step !== step) return;
-    if (f.kind === 'exit') process.exit(3);
-    if (f.kind === 'throw') throw new Error(`injected fault at step ${step}`);
-    // 'hang': block this thread for good (it stops answering, as a stuck native call would).
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
   }
 
   private buildMicroBatches(samples: ShardSample[], images: Float32Array, mb: number): TrainBatch[] {
@@ -138,7 +132,7 @@ export class Replica {
       ? { grads: vec.subarray(0, this.P).fill(0), taskLossSum: 0, attLossSum: 0, n: 0, nAtt: 0 }
       : computeGradients(this.model, mbs, req.norm, opts, vec.subarray(0, this.P));
     const t2 = now();
-    this.fault(req.step);
+    await this.hooks.beforeAllReduce?.({ step: req.step, rank: this.rank });
 
     // One collective: [gradients | BN buffers (x active) | active | loss sums], the gradients
     // written in place above. Replicas that saw no sample this step do not count in the BN

@@ -4,6 +4,7 @@ import type { TrainSample } from '../data/types.js';
 import type { ArchName, CamMode, Normaliser } from '../model/types.js';
 
 export type { Normaliser } from '../model/types.js';
+import type { HookModuleRef } from './hooks.js';
 
 /** What every replica is built from (identical on all workers). */
 export interface ReplicaConfig {
@@ -37,8 +38,8 @@ export interface ReplicaConfig {
   freezeBn?: boolean;
   /** All-reduce bucket size in floats. */
   bucketSize?: number;
-  /** Testing only: make worker `rank` fail at step `step`, before its all-reduce. */
-  fault?: { rank: number; step: number; kind: 'exit' | 'throw' | 'hang' } | null;
+  /** Optional module run at the replica's hook points (src/worker/hooks.ts); tests inject faults with it. */
+  hooks?: HookModuleRef | null;
 }
 
 /** A training sample as the worker receives it: the data layer's TrainSample + the flip decision. */
