@@ -155,6 +155,11 @@ describe.skipIf(!info.available)('onednn convolutions at odd thread counts (issu
     expectClean(await runChild({ threads: [3, 5, 7], batch: 2, size: 64, oracleThreads: 1 }), 54, [3, 5, 7], 'all archs, 64 px');
   });
 
+  it('an odd micro-batch (15) at 2 threads, every distinct conv shape at 64 px: as at 1 thread', async () => {
+    // found by the memory work: tiny18 at 64 px, --micro-batch 15, 2 threads crashed in the same overflow
+    expectClean(await runChild({ threads: [2], batch: 15, size: 64, oracleThreads: 1 }, {}, 100_000), 54, [2], 'batch 15, 64 px');
+  });
+
   it('every distinct conv shape of every arch (32 px, batch 1) at 3, 5, 7 threads: as the cpu backend', async () => {
     expectClean(await runChild({ threads: [3, 5, 7], batch: 1, size: 32 }, {}, 100_000), 54, [3, 5, 7], 'all archs, 32 px');
   });
