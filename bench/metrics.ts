@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { initBackend } from '../src/backend/select.js';
 import { setOnednnThreads } from '../src/backend/onednn/index.js';
 import { tf } from '../src/backend/tf.js';
-import { TrainingMetrics, type MetricsServer } from '../src/coordinator/metrics.js';
+import { TrainingMetrics, type MetricsServer } from '../src/monitoring/metrics_exporter.js';
 import { computeGradients, createModel, disposeModel, paramLayout, readParams, writeParams, adamStep, createAdamState } from '../src/model/index.js';
 import type { Model, TrainBatch } from '../src/model/index.js';
 

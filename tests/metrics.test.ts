@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TrainingMetrics, type MetricsServer, type StepRecord } from '../src/coordinator/metrics.js';
+import { TrainingMetrics, type MetricsServer, type StepRecord } from '../src/monitoring/metrics_exporter.js';
 import { GradiaInputError } from '../src/util/errors.js';
 import { find, parseExposition, value, type Exposition } from './metrics_exposition.js';
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TrainingMetrics } from '../src/coordinator/metrics.js';
+import { TrainingMetrics } from '../src/monitoring/metrics_exporter.js';
 import { dashboardExpressions, promqlMetricNames, substituteGrafanaVariables } from './helpers/metrics_dashboard.js';
 import { repoRoot } from '../src/util/paths.js';
 import { parseExposition } from './metrics_exposition.js';

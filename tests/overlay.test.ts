@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BONE_LUT, camOverlay, tileGrid } from '../src/coordinator/overlay.js';
+import { BONE_LUT, camOverlay, tileGrid } from '../src/report/overlay.js';
 
 describe('bone colour map', () => {
   it('runs from black to white through a blue-grey middle', () => {

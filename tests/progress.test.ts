@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BarClock, ProgressDisplay, formatDuration, formatEpochSummary, formatLoss, formatProgressLine, formatRate, formatRatio, percent, renderBar,
 } from '../src/cli/progress.js';
-import { RateMeter, etaSeconds, remainingSteps } from '../src/coordinator/metrics_eta.js';
+import { RateMeter, etaSeconds, remainingSteps } from '../src/monitoring/metrics_eta.js';
 
 class FakeStream {
   chunks: string[] = [];

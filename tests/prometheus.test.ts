@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TrainingMetrics } from '../src/coordinator/metrics.js';
+import { TrainingMetrics } from '../src/monitoring/metrics_exporter.js';
 import { dashboardExpressions, promqlMetricNames, substituteGrafanaVariables } from './helpers/metrics_dashboard.js';
 import { repoRoot } from '../src/util/paths.js';
 import { find, parseExposition, value, type Exposition } from './metrics_exposition.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BackendRequest } from '../backend/names.js';
 import { generateDataSet } from '../data/generator.js';
 import { evaluateCheckpoint } from '../coordinator/checkpoint_cluster.js';
-import { writeEvaluationReport } from '../coordinator/eval_report.js';
+import { writeEvaluationReport } from '../report/eval_report.js';
 import type { EvaluationSummary } from '../coordinator/evaluation.js';
 import { runTraining, type RuntimeConfig } from '../coordinator/train.js';
 import { DATA_OPTIONS, TRAIN_OPTIONS, defaultsOf } from '../config/run_spec.js';

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { formatMatrix, matrixOf, readHumanAssessment, type ReasonabilityMatrix } from '../data/assess.js';
 import { labelOf } from '../data/reasonability.js';
 import { evaluateCheckpoint } from '../coordinator/checkpoint_cluster.js';
-import { writeEvaluationReport } from '../coordinator/eval_report.js';
+import { writeEvaluationReport } from '../report/eval_report.js';
 import { ProgressDisplay } from './progress.js';
 import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
 import { GradiaInputError } from '../util/errors.js';

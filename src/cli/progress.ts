@@ -8,7 +8,7 @@
  * The formatting and the ETA math are pure functions, exported for tests.
  */
 import cliProgress from 'cli-progress';
-import { RateMeter, etaSeconds } from '../coordinator/metrics_eta.js';
+import { RateMeter, etaSeconds } from '../monitoring/metrics_eta.js';
 import type { RunObserver } from '../coordinator/run_events.js';
 
 export interface ProgressStream {

@@ -1,6 +1,6 @@
 import type { DataOptions, RuntimeOptions, TrainOptions } from '../config/run_spec.js';
-import { TrainingMetrics, type MetricsServer } from '../coordinator/metrics.js';
-import { metricsObserver } from '../coordinator/metrics_observer.js';
+import { TrainingMetrics, type MetricsServer } from '../monitoring/metrics_exporter.js';
+import { metricsObserver } from '../monitoring/metrics_observer.js';
 import { runTraining, type TrainRequest } from '../coordinator/train.js';
 import { ProgressDisplay, progressObserver } from './progress.js';
 import { printJsonLine, runtimeFrom } from './runtime_options.js';

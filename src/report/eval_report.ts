@@ -7,8 +7,8 @@ import { resizeBilinear } from '../data/iou.js';
 import type { EvalSample } from '../data/types.js';
 import { atomicWrite } from '../model/safetensors.js';
 import { ensureWritableDir } from '../util/fs_errors.js';
-import type { EvalSampleResult } from './cluster.js';
-import type { EvaluationSummary } from './evaluation.js';
+import type { EvalSampleResult } from '../coordinator/cluster.js';
+import type { EvaluationSummary } from '../coordinator/evaluation.js';
 import { camOverlay, tileGrid } from './overlay.js';
 
 /** Pictures are drawn at the original's 224 px whatever the model's input size. */

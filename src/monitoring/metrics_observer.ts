@@ -1,7 +1,7 @@
 // The metrics exporter as an observer of the run loop: each run event becomes the
 // Prometheus series the dashboard reads.
-import type { TrainingMetrics } from './metrics.js';
-import type { RunObserver } from './run_events.js';
+import type { TrainingMetrics } from './metrics_exporter.js';
+import type { RunObserver } from '../coordinator/run_events.js';
 
 export function metricsObserver(metrics: TrainingMetrics): RunObserver {
   return {
