@@ -6,6 +6,7 @@ import { evaluateSamples } from '../coordinator/evaluation.js';
 import { assessModel, formatMatrix, type AssessOptions, type AssessResult } from '../data/assess.js';
 import type { RuntimeConfig } from '../coordinator/train.js';
 import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
+import { gridOf } from '../config/geometry.js';
 
 export interface AssessFlags extends RuntimeFlags {
   dataDir: string; modelDir: string; modelName: string; testBatch: number; tau: number; human?: string; json?: boolean;
@@ -29,7 +30,7 @@ export async function assessAndReport(opts: AssessOptions): Promise<AssessResult
 export async function assessCheckpoint(runtime: RuntimeConfig, o: { dataDir: string; modelDir: string; modelName: string; testBatch: number; tau: number; human?: string }): Promise<AssessResult> {
   const { cluster, meta } = await openCheckpointCluster(runtime, o.modelDir, o.modelName, o.testBatch);
   try {
-    const grid = meta.inputSize / 32;
+    const grid = gridOf(meta.inputSize);
     return await assessAndReport({
       dataDir: o.dataDir,
       tau: o.tau,

@@ -14,6 +14,7 @@ import { checkArch, createModel, disposeModel } from '../model/resnet.js';
 import { loadWeights, readSafetensors } from '../model/safetensors.js';
 import { sidecarOf } from '../coordinator/checkpoint.js';
 import { evaluateBatch } from '../model/train.js';
+import { gridOf } from '../config/geometry.js';
 
 export interface PredictOptions {
   arch: string;
@@ -56,7 +57,7 @@ export async function predict(opts: PredictOptions): Promise<{ backend: string; 
   try {
     loadWeights(model, opts.weights);
     const results: Prediction[] = [];
-    const g = S / 32;
+    const g = gridOf(S);
     for (let b = 0; b < opts.images.length; b += BATCH) {
       const files = opts.images.slice(b, b + BATCH);
       const x = await pipeline.load(files, files.map(() => false));

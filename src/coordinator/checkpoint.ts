@@ -14,6 +14,7 @@ import type { ReplicaState } from '../worker/types.js';
 import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError } from '../util/fs_errors.js';
 import { lockHeldByOther } from './model_dir_lock.js';
+import { FEATURE_STRIDE, isValidInputSize } from '../config/geometry.js';
 
 export const CHECKPOINT_FORMAT = 'gradia-dist-checkpoint/1';
 
@@ -181,7 +182,7 @@ function sidecarProblem(meta: unknown): string | null {
     ?? field('arch', typeof m.arch === 'string' && (ARCH_NAMES as readonly string[]).includes(m.arch), `one of ${ARCH_NAMES.join(', ')}`)
     ?? field('classes', Array.isArray(m.classes) && m.classes.length > 0 && m.classes.every((c) => typeof c === 'string'), 'a list of class names')
     ?? field('numClasses', m.numClasses === (m.classes as unknown[]).length, `the number of classes (${(m.classes as unknown[]).length})`)
-    ?? field('inputSize', whole(m.inputSize) && (m.inputSize as number) >= 32 && (m.inputSize as number) % 32 === 0, 'a whole multiple of 32')
+    ?? field('inputSize', isValidInputSize(m.inputSize), `a whole multiple of ${FEATURE_STRIDE}`)
     ?? field('phase', m.phase === 1 || m.phase === 2, '1 or 2')
     ?? field('epoch', whole(m.epoch), 'a whole number')
     ?? field('step', whole(m.step), 'a whole number')

@@ -6,6 +6,7 @@ import { checkSameClasses, readCheckpointMeta, type CheckpointMeta } from './che
 import { startCluster, type Cluster, type EvalSampleResult } from './cluster.js';
 import { evaluateSamples, summariseEvaluation, type EvaluationSummary } from './evaluation.js';
 import type { RuntimeConfig } from './train.js';
+import { gridOf } from '../config/geometry.js';
 
 export async function openCheckpointCluster(runtime: RuntimeConfig, modelDir: string, name: string, evalBatch: number): Promise<{ cluster: Cluster; meta: CheckpointMeta }> {
   const meta = readCheckpointMeta(modelDir, name);
@@ -52,6 +53,6 @@ export async function evaluateCheckpoint(opts: {
   } finally {
     await cluster.close();
   }
-  const grid = meta.inputSize / 32;
+  const grid = gridOf(meta.inputSize);
   return { evalSet, results, summary: summariseEvaluation(evalSet.samples, results, evalSet.classes, grid), meta, grid };
 }

@@ -19,6 +19,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { GradiaInputError } from '../util/errors.js';
 import { mulberry32 } from '../util/hash.js';
+import { FEATURE_STRIDE, isValidInputSize } from '../config/geometry.js';
 
 export const CLASSES = ['circle', 'cross'] as const;
 export const CUE_COLOURS: readonly [number, number, number][] = [
@@ -318,7 +319,7 @@ function validate(o: GenerateOptions): void {
     throw new GradiaInputError(null, `make-data: ${flag} ${why}`);
   };
   for (const k of ['train', 'val', 'test'] as const) if (!Number.isInteger(o[k]) || o[k] < 2) bad(`--${k}`, `must be an integer >= 2 (got ${o[k]})`);
-  if (!Number.isInteger(o.size) || o.size < 32 || o.size % 32 !== 0) bad('--size', `must be a multiple of 32, at least 32 (got ${o.size})`);
+  if (!isValidInputSize(o.size)) bad('--size', `must be a multiple of ${FEATURE_STRIDE}, at least ${FEATURE_STRIDE} (got ${o.size})`);
   if (!(o.spurious >= 0 && o.spurious <= 1)) bad('--spurious', `must be a probability in [0, 1] (got ${o.spurious})`);
   if (!Number.isInteger(o.seed)) bad('--seed', `must be an integer (got ${o.seed})`);
 }

@@ -9,9 +9,10 @@ import { gradCamClosed } from './gradcam.js';
 import { gradiaLoss } from './losses.js';
 import { forward } from './resnet.js';
 import type { EvalResult, GradOptions, GradResult, Model, Normaliser, TrainBatch } from './types.js';
+import { FEATURE_STRIDE, gridOf, isValidInputSize } from '../config/geometry.js';
 
 function checkBatch(b: TrainBatch): void {
-  const g = b.size / 32;
+  const g = gridOf(b.size);
   const bad = (what: string) => { throw new GradiaInputError(null, `training micro-batch: ${what}`); };
   if (!Number.isInteger(g) || g < 1) bad(`input size ${b.size} is not a multiple of 32`);
   if (b.images.length !== b.n * b.size * b.size * 3) bad(`images hold ${b.images.length} values, expected ${b.n}*${b.size}*${b.size}*3`);
@@ -96,11 +97,11 @@ export const EVAL_MICRO_BATCH = 16;
  * split changes no value), each freed before the next.
  */
 export function evaluateBatch(model: Model, images: Float32Array, n: number, size: number, opts: { microBatch?: number } = {}): EvalResult {
-  if (size % 32 !== 0 || size < 32) throw new GradiaInputError(null, `input size ${size} is not a multiple of 32`);
+  if (!isValidInputSize(size)) throw new GradiaInputError(null, `input size ${size} is not a multiple of ${FEATURE_STRIDE}`);
   if (images.length !== n * size * size * 3) throw new GradiaInputError(null, `images hold ${images.length} values, expected ${n}*${size}*${size}*3`);
   const mb = Math.max(1, Math.floor(opts.microBatch ?? EVAL_MICRO_BATCH));
   const C = model.numClasses;
-  const GG = (size / 32) ** 2;
+  const GG = gridOf(size) ** 2;
   const out: EvalResult = { logits: new Float32Array(n * C), pred: new Int32Array(n), cams: new Float32Array(n * GG) };
   const px = size * size * 3;
   trimBackendPool();

@@ -14,6 +14,7 @@ import { findNonFinite, nonFiniteKind } from '../model/finite.js';
 import { GradiaInputError } from '../util/errors.js';
 import { loadReplicaHooks, type ReplicaHooks } from './hooks.js';
 import { openImageLoader, type ImageLoader } from './images.js';
+import { gridOf, isValidInputSize } from '../config/geometry.js';
 import type {
   EvalShardSample, InitInfo, ReplicaConfig, ReplicaState, ShardSample, WorkerEvalResult, WorkerStepRequest, WorkerStepResult,
 } from './types.js';
@@ -56,7 +57,7 @@ export class Replica {
   }
 
   static async create(config: ReplicaConfig, rank: number, world: number, ring: Ring): Promise<Replica> {
-    if (!Number.isInteger(config.inputSize) || config.inputSize < 32 || config.inputSize % 32 !== 0) {
+    if (!isValidInputSize(config.inputSize)) {
       throw new GradiaInputError(null, `input size must be a positive multiple of 32 (got ${config.inputSize})`);
     }
     if (!Number.isInteger(config.microBatch) || config.microBatch < 1) throw new GradiaInputError(null, `--micro-batch must be a positive integer (got ${config.microBatch})`);
@@ -77,7 +78,7 @@ export class Replica {
   }
 
   private grid(): number {
-    return this.config.inputSize / 32;
+    return gridOf(this.config.inputSize);
   }
 
   private buildMicroBatches(samples: ShardSample[], images: Float32Array, mb: number): TrainBatch[] {
