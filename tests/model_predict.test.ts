@@ -70,12 +70,15 @@ describe('predict against PyTorch', () => {
     expectTorch(lastJson(r) as unknown as PredictJson, 224);
   });
 
-  it('a checkpoint trained at 96 px is predicted at 96 px with its own arch and classes (the sidecar wins over the --arch default)', () => {
+  it('a checkpoint trained at 96 px is predicted at 96 px with its own arch and classes (no --arch needed; a contradicting --arch is refused)', () => {
     const r = runCli(['predict', '--weights', checkpoint, '--backend', 'wasm', '--json', image]);
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson(r) as unknown as PredictJson;
     expect(out.arch).toBe('tiny18');
     expectTorch(out, 96);
+    const wrong = runCli(['predict', '--arch', 'resnet18', '--weights', checkpoint, '--backend', 'wasm', '--json', image]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.trim()).toMatch(/\.safetensors: is a tiny18 checkpoint \(its sidecar says so\), but --arch is resnet18$/);
   });
 
   it('names an unreadable image, and weights of another architecture, in one line', async () => {

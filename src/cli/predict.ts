@@ -17,7 +17,7 @@ import { evaluateBatch } from '../model/train.js';
 import { gridOf } from '../config/geometry.js';
 
 export interface PredictOptions {
-  arch: string;
+  arch?: string;
   weights: string;
   numClasses?: number;
   images: string[];
@@ -29,19 +29,23 @@ export interface Prediction { image: string; pred: number; logits: number[]; cam
 
 /** Input size of weights without a checkpoint sidecar (torchvision's ImageNet models). */
 const DEFAULT_INPUT_SIZE = 224;
+const DEFAULT_ARCH = 'resnet50';
 const BATCH = 4;
 
 /** The model predict builds: from the checkpoint sidecar beside the weights, else the flags. */
 export function predictModelSpec(opts: Pick<PredictOptions, 'arch' | 'weights' | 'numClasses'>): { arch: string; numClasses: number; inputSize: number } {
   const meta = sidecarOf(opts.weights);
-  if (meta) return { arch: meta.arch, numClasses: opts.numClasses ?? meta.numClasses, inputSize: meta.inputSize };
+  if (meta) {
+    if (opts.arch !== undefined && opts.arch !== meta.arch) throw new GradiaInputError(opts.weights, `is a ${meta.arch} checkpoint (its sidecar says so), but --arch is ${opts.arch}`);
+    return { arch: meta.arch, numClasses: opts.numClasses ?? meta.numClasses, inputSize: meta.inputSize };
+  }
   let numClasses = opts.numClasses;
   if (numClasses === undefined) {
     const fc = readSafetensors(opts.weights).get('fc.weight');
     if (!fc || fc.shape.length !== 2) throw new GradiaInputError(opts.weights, "no 2-D 'fc.weight' to take the class count from (give --num-classes)");
     numClasses = fc.shape[0];
   }
-  return { arch: opts.arch, numClasses, inputSize: DEFAULT_INPUT_SIZE };
+  return { arch: opts.arch ?? DEFAULT_ARCH, numClasses, inputSize: DEFAULT_INPUT_SIZE };
 }
 
 /** Runs the prediction and returns the results (predictCommand prints them). */

@@ -62,7 +62,7 @@ export function buildProgram(): Command {
   program.command('predict')
     .description('logits, class and raw Grad-CAM of images')
     .argument('<images...>')
-    .addOption(new Option('--arch <name>', 'network').choices(ARCH_NAMES).default('resnet50'))
+    .addOption(new Option('--arch <name>', 'network (default: the checkpoint sidecar\'s beside --weights, else resnet50)').choices(ARCH_NAMES))
     .requiredOption('--weights <file>', 'safetensors weights')
     .option('--num-classes <n>', 'classes of the fc layer', int('--num-classes'))
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS).default('auto'))
