@@ -10,6 +10,7 @@ import { FileWriteError } from '../src/util/fs_errors.js';
 import { LOCK_FILE, acquireModelDirLock, removeStaleTempFiles } from '../src/coordinator/model_dir_lock.js';
 import { tensorSpecs } from '../src/model/resnet.js';
 import { runCli, startCli } from './helpers/cli.js';
+import { makeDataSet } from './helpers/data_set.js';
 
 const TRAIN = ['--arch', 'tiny18', '--input-size', '64', '--workers', '1', '--backend', 'wasm', '--train-batch', '4', '--micro-batch', '2', '--seed', '3'];
 
@@ -62,10 +63,7 @@ describe('model dir lock', () => {
   let dir: string;
   let data: string;
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-modeldir-'));
-    data = path.join(dir, 'data');
-    const made = runCli(['make-data', '--out', data, '--train', '16', '--val', '4', '--test', '4', '--size', '64', '--seed', '2']);
-    expect(made.code, made.stderr).toBe(0);
+    ({ dir, data } = makeDataSet('gradia-modeldir-', { train: 16, val: 4, test: 4, size: 64, seed: 2 }));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

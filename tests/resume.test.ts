@@ -1,11 +1,11 @@
 // Kill a training run with SIGKILL mid-epoch, resume it, and get bitwise the weights and
 // optimizer state of an uninterrupted run.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '../src/model/safetensors.js';
 import { runCli, startCli } from './helpers/cli.js';
+import { makeDataSet } from './helpers/data_set.js';
 
 const ARGS = ['--phase', '1', '--arch', 'tiny18', '--input-size', '64', '--workers', '1', '--backend', 'wasm', '--train-batch', '4', '--micro-batch', '2', '--n-epoch', '2', '--checkpoint-every', '1', '--seed', '5'];
 
@@ -25,10 +25,7 @@ describe('resume after SIGKILL', () => {
   let dir: string;
   let data: string;
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-resume-'));
-    data = path.join(dir, 'data');
-    const made = runCli(['make-data', '--out', data, '--train', '24', '--val', '4', '--test', '4', '--size', '64', '--seed', '1']);
-    expect(made.code, made.stderr).toBe(0);
+    ({ dir, data } = makeDataSet('gradia-resume-', { train: 24, val: 4, test: 4, size: 64, seed: 1 }));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

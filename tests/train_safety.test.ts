@@ -4,7 +4,6 @@
 // output piped to a slow reader arrives whole.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { planEpoch } from '../src/coordinator/sharder.js';
 import { createModel, disposeModel, readSafetensors, saveWeights } from '../src/model/index.js';
 import { initBackend } from '../src/backend/select.js';
 import { CLI, runCli } from './helpers/cli.js';
+import { makeDataSet } from './helpers/data_set.js';
 
 const TINY = ['--arch', 'tiny18', '--input-size', '64', '--backend', 'wasm', '--workers', '1', '--train-batch', '4', '--micro-batch', '2', '-j', '1'];
 
@@ -20,10 +20,7 @@ let dir: string;
 let data: string;
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-safety-'));
-  data = path.join(dir, 'data');
-  const made = runCli(['make-data', '--out', data, '--train', '12', '--val', '4', '--test', '64', '--size', '64', '--seed', '4']);
-  expect(made.code, made.stderr).toBe(0);
+  ({ dir, data } = makeDataSet('gradia-safety-', { train: 12, val: 4, test: 64, size: 64, seed: 4 }));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
