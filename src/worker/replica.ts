@@ -6,7 +6,7 @@ import { crc32 } from '../comm/codec.js';
 import type { Ring } from '../comm/ring.js';
 import { flipMap } from '../data/flip.js';
 import {
-  adamStep, bufferLayout, checkArch, computeGradients, createAdamState, createModel,
+  adamStep, bufferLayout, computeGradients, createAdamState, createModel,
   disposeModel, evaluateBatch, loadWeights, paramLayout, readBuffers, readParams, writeBuffers, writeParams,
   type AdamState, type GradOptions, type Model, type TrainBatch,
 } from '../model/index.js';
@@ -62,7 +62,7 @@ export class Replica {
     }
     if (!Number.isInteger(config.microBatch) || config.microBatch < 1) throw new GradiaInputError(null, `--micro-batch must be a positive integer (got ${config.microBatch})`);
     const backend = await initBackend(config.backend as BackendRequest, { threads: config.threads });
-    const model = createModel(checkArch(config.arch), config.numClasses, config.seed);
+    const model = createModel(config.arch, config.numClasses, config.seed);
     const fcReinitialised = config.weights ? loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed }).fcReinitialised : false;
     const params = readParams(model);
     const loader = await openImageLoader({ size: config.inputSize, threads: config.pipelineThreads, cacheBytes: config.decodeCacheBytes });
