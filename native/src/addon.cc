@@ -24,7 +24,7 @@ Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::Ne
 
 Napi::Value Version(const Napi::CallbackInfo& info) {
   const dnnl_version_t* v = dnnl_version();
-  char buf[96];
+  char buf[96];  // "major.minor.patch (hash)": 3 ints and a 40-character git hash fit with room
   std::snprintf(buf, sizeof buf, "%d.%d.%d (%s)", v->major, v->minor, v->patch, v->hash);
   return Napi::String::New(info.Env(), buf);
 }

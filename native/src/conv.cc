@@ -219,7 +219,7 @@ bool stridedOneByOne(const ConvP& p) {
 ConvP subsampleInput(const ConvP& p, const float* x, std::vector<float>& xs) {
   xs.resize(static_cast<size_t>(p.N * p.OH * p.OW * p.IC));
   const int64_t rows = p.N * p.OH;
-#pragma omp parallel for if (rows * p.OW * p.IC >= (1 << 15)) schedule(static)
+#pragma omp parallel for if (rows * p.OW * p.IC >= kParMin) schedule(static)
   for (int64_t r = 0; r < rows; r++) {
     const int64_t n = r / p.OH, oh = r % p.OH;
     const float* src = x + ((n * p.IH + oh * p.SH) * p.IW) * p.IC;
