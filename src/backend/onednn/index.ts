@@ -17,9 +17,10 @@ export { ONEDNN_BACKEND };
 export { kernelStats };
 export { OnednnBackend };
 
-/** Most MiB of free output buffers the backend keeps for reuse (GRADIA_ONEDNN_POOL_MB overrides):
- *  above ResNet-50's steady-state working set at batch 16 / 224 px, so a step allocates nothing
- *  new, while trimPool() drops what the steady state does not reuse. */
+/** Most MiB of free output buffers the backend keeps for reuse (GRADIA_ONEDNN_POOL_MB overrides).
+ *  A cap, not a target (trimPool() keeps only what the steady state reuses): a ResNet-50 step at
+ *  224 px, batch 16 has ~4.6 GB of live tensors (README), so 4 GiB holds one step's outputs for
+ *  reuse without letting the pool grow past the size of a step. */
 const DEFAULT_POOL_MB = 4096;
 
 /** Per-kernel wall time in ms and call counts, filled only when GRADIA_ONEDNN_PROFILE=1 at registration. */
