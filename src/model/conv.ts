@@ -56,8 +56,8 @@ function filterGradValid(xp: T4, dy: T4, kh: number, kw: number, stride: number)
 }
 
 /** Products per slab of the filter gradient (see setFilterGradBlock). A float32 sum's rounding
- *  error grows with its number of terms, so slabs stay small; 2^14 still splits a 224 px, batch 16
- *  ResNet layer into at most a dozen slabs (the stem: 9 output rows of 1792 columns per slab). */
+ *  error grows with its number of terms, so slabs stay small; at 2^14 a 224 px, batch 16 ResNet
+ *  layer still needs at most 13 slabs (the stem: 112 output rows, 9 per slab of 16 x 112 columns). */
 const DEFAULT_FILTER_GRAD_BLOCK = 16384;
 let filterGradBlock = DEFAULT_FILTER_GRAD_BLOCK;
 
