@@ -19,7 +19,7 @@ export { OnednnBackend };
 
 /** Most MiB of free output buffers the backend keeps for reuse (GRADIA_ONEDNN_POOL_MB overrides).
  *  A cap, not a target (trimPool() keeps only what the steady state reuses): a ResNet-50 step at
- *  224 px, batch 16 has ~4.6 GB of live tensors (README), so 4 GiB holds one step's outputs for
+ *  224 px, batch 16 has ~4.6 GB of live tensors (README), so 4 GiB holds roughly one step of outputs for
  *  reuse without letting the pool grow past the size of a step. */
 const DEFAULT_POOL_MB = 4096;
 
