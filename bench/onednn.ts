@@ -13,8 +13,7 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend, setOnednnThreads, onednnInfo, kernelTimes } from '../src/backend/onednn/index.js';
-import { onednnAdamStep } from '../src/backend/onednn/ops.js';
-import { createModel, disposeModel, computeGradients, readParams, writeParams, adamStep, createAdamState, ADAM_DEFAULTS } from '../src/model/index.js';
+import { createModel, disposeModel, computeGradients, readParams, writeParams, adamStep, createAdamState } from '../src/model/index.js';
 import { convLayers } from '../src/model/index.js';
 import type { ArchName, ConvLayer, TrainBatch } from '../src/model/index.js';
 import { setConvGradMode } from '../src/model/conv.js';
@@ -68,9 +67,8 @@ async function trainRate(backend: string, arch: ArchName, size: number, batch: n
   const step = () => {
     const g = computeGradients(model, mbs, norm, { attentionWeight: 1, cam: 'closed' }, gradVec);
     const p = readParams(model);
-    // the optimizer update: native on onednn (bit-identical to adamStep), the JS loop elsewhere
-    if (backend === 'onednn') onednnAdamStep(p, g.grads, adam, ADAM_DEFAULTS);
-    else adamStep(p, g.grads, adam);
+    // the optimizer update: the backend's GradiaAdam kernel on onednn, the JS loop elsewhere (bit-identical)
+    adamStep(p, g.grads, adam);
     writeParams(model, p);
   };
   try {

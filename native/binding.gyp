@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "gradia_onednn",
-      "sources": ["src/onednn.cc", "src/elementwise.cc", "src/batchnorm.cc"],
+      "sources": ["src/addon.cc", "src/conv.cc", "src/pool.cc", "src/matmul.cc", "src/elementwise.cc", "src/batchnorm.cc", "src/relu.cc", "src/adam.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -1,5 +1,5 @@
 // Batch norm over the leading axes of a [rows, C] view of an NHWC tensor (training statistics,
-// apply, backward) and the ReLU gradient, as OpenMP loops with double accumulators.
+// apply, backward), as OpenMP loops with double accumulators.
 #include <algorithm>
 #include <cmath>
 
@@ -9,8 +9,9 @@ namespace gradia {
 
 namespace {
 
-constexpr int64_t kParMin = 1 << 15;
-
+// Rows summed in float before the block's sums go into the double accumulators: long enough for
+// the inner loop to vectorise over C, short enough (64 rows) that the float partial sums lose
+// only ~64 * eps relative before they are widened.
 constexpr int64_t kRowBlock = 64;
 
 // Column sums over rows: f(r0, r1, acc) adds rows [r0, r1) into nOut*C float accumulators; blocks of
@@ -185,79 +186,12 @@ Napi::Value BnBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// reluGrad(dy, y, dx, n): dx = dy where y > 0 else 0 (y may be the ReLU input or output)
-Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t n = info[3].As<Napi::Number>().Int64Value();
-  const float* dy = f32(env, info[0], n, "reluGrad dy");
-  const float* y = f32(env, info[1], n, "reluGrad y");
-  float* dx = f32(env, info[2], n, "reluGrad dx");
-#pragma omp parallel for if (n >= kParMin) schedule(static)
-  for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
-  return env.Undefined();
-}
-
-// adamStep(params, grads, m, v, n, stepSize, bc2Sqrt, b1, b2, a1, a2, eps): torch's single-tensor Adam,
-// every operation rounded to float32 (bit-identical to the Math.fround loop of src/model/adam.ts).
-Napi::Value AdamStep(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t n = info[4].As<Napi::Number>().Int64Value();
-  float* p = f32(env, info[0], n, "adamStep params");
-  const float* g = f32(env, info[1], n, "adamStep grads");
-  float* m = f32(env, info[2], n, "adamStep m");
-  float* v = f32(env, info[3], n, "adamStep v");
-  const float stepSize = info[5].As<Napi::Number>().FloatValue();
-  const float bc2Sqrt = info[6].As<Napi::Number>().FloatValue();
-  const float b1 = info[7].As<Napi::Number>().FloatValue();
-  const float b2 = info[8].As<Napi::Number>().FloatValue();
-  const float a1 = info[9].As<Napi::Number>().FloatValue();
-  const float a2 = info[10].As<Napi::Number>().FloatValue();
-  const float eps = info[11].As<Napi::Number>().FloatValue();
-#pragma omp parallel for if (n >= kParMin) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    const float gi = g[i];  // plain float ops: no -ffast-math, no contraction (-ffp-contract=off)
-    float mi = m[i] * b1;
-    float t1 = gi * a1;
-    mi = mi + t1;
-    float vi = v[i] * b2;
-    float gg = gi * gi;
-    float t2 = gg * a2;
-    vi = vi + t2;
-    m[i] = mi;
-    v[i] = vi;
-    float denom = std::sqrt(vi) / bc2Sqrt;
-    denom = denom + eps;
-    float upd = mi / denom;
-    upd = upd * stepSize;
-    p[i] = p[i] - upd;
-  }
-  return env.Undefined();
-}
-
-// addRelu(a, b, y, n): y = max(a + b, 0) (the residual join of a ResNet block)
-Napi::Value AddRelu(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t n = info[3].As<Napi::Number>().Int64Value();
-  const float* a = f32(env, info[0], n, "addRelu a");
-  const float* b = f32(env, info[1], n, "addRelu b");
-  float* y = f32(env, info[2], n, "addRelu y");
-#pragma omp parallel for if (n >= kParMin) schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    float v = a[i] + b[i];
-    y[i] = v > 0.f ? v : 0.f;
-  }
-  return env.Undefined();
-}
-
 }  // namespace
 
 void registerBatchNorm(Napi::Env env, Napi::Object exports) {
   exports.Set("bnStats", Napi::Function::New(env, BnStats));
   exports.Set("bnApply", Napi::Function::New(env, BnApply));
   exports.Set("bnBackward", Napi::Function::New(env, BnBackward));
-  exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
-  exports.Set("addRelu", Napi::Function::New(env, AddRelu));
-  exports.Set("adamStep", Napi::Function::New(env, AdamStep));
 }
 
 }  // namespace gradia

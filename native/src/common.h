@@ -36,11 +36,21 @@ inline std::vector<int64_t> ints(const Napi::Env& env, const Napi::Value& v, con
   return out;
 }
 
+// Below this many elements (128 KiB of float32) a loop stays single-threaded: waking the OpenMP
+// team costs more than the loop itself.
+constexpr int64_t kParMin = 1 << 15;
+
 // Per-JS-thread thread count (OpenMP ICVs are per thread too, so each worker thread keeps its own).
 int threads();
 void setThreadsValue(int n);
 
+// Each source file adds its functions to the module's exports (addon.cc calls them all).
+void registerConv(Napi::Env env, Napi::Object exports);
+void registerPool(Napi::Env env, Napi::Object exports);
+void registerMatMul(Napi::Env env, Napi::Object exports);
 void registerElementwise(Napi::Env env, Napi::Object exports);
 void registerBatchNorm(Napi::Env env, Napi::Object exports);
+void registerRelu(Napi::Env env, Napi::Object exports);
+void registerAdam(Napi::Env env, Napi::Object exports);
 
 }  // namespace gradia

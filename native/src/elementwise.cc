@@ -4,16 +4,13 @@
 #include <limits>
 
 #include "common.h"
+#include "op_codes.h"
 
 namespace gradia {
 
 namespace {
 
-constexpr int64_t kParMin = 1 << 15;  // below this many elements, stay single-threaded
-
 // ---------- binary with broadcasting ----------
-enum BinOp { ADD = 0, SUB, MUL, DIV, MAX, MIN, SQDIFF, POW_UNUSED };
-
 template <int OP>
 inline float bop(float a, float b) {
   if constexpr (OP == ADD) return a + b;
@@ -151,8 +148,6 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 }
 
 // ---------- reductions over [outer, r, inner] ----------
-enum RedOp { RSUM = 0, RMEAN, RMAX, RMIN };
-
 template <int OP>
 void reduceRun(const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
   const int64_t total = outer * r * inner;
@@ -291,8 +286,6 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
 }
 
 // ---------- unary ----------
-enum UnOp { RELU = 0, NEG, EXP, LOG, SQRT, RSQRT, SQUARE, ABS, STEP, SIGMOID, RELU6 };
-
 // unary(op, x, out, n, alpha)
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

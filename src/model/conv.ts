@@ -7,6 +7,7 @@
 //   dX: a full convolution of the zero-upsampled output gradient with the spatially
 //       flipped, in/out-transposed filter.
 import { tf } from '../backend/tf.js';
+import { nativeConvGradient } from '../backend/fused/index.js';
 
 type T4 = tf.Tensor4D;
 type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
@@ -54,7 +55,11 @@ function filterGradValid(xp: T4, dy: T4, kh: number, kw: number, stride: number)
   return tf.transpose(r, [1, 2, 0, 3]) as T4;
 }
 
-let filterGradBlock = 16384;
+/** Products per slab of the filter gradient (see setFilterGradBlock). A float32 sum's rounding
+ *  error grows with its number of terms, so slabs stay small; at 2^14 a 224 px, batch 16 ResNet
+ *  layer still needs at most 13 slabs (the stem: 112 output rows, 9 per slab of 16 x 112 columns). */
+const DEFAULT_FILTER_GRAD_BLOCK = 16384;
+let filterGradBlock = DEFAULT_FILTER_GRAD_BLOCK;
 
 /**
  * The filter gradient sums over N * Ho * Wo products; one float32 convolution over all of
@@ -94,14 +99,13 @@ export function convFilterGrad(x: T4, dy: T4, kh: number, kw: number, stride: nu
 }
 
 /**
- * The spatially flipped filter with in/out swapped, [kh, kw, Co, Ci]. WASM's Reverse
- * kernel is slow, so on the wasm and cpu backends (host memory) it is a JS loop.
+ * The spatially flipped filter with in/out swapped, [kh, kw, Co, Ci], as a JS loop (WASM's
+ * Reverse kernel is slow). Only the forward-convolution gradient uses it, on host-memory
+ * backends; a pure copy, so the result is the same on every backend.
  */
 export function flipFilter(w: T4): T4 {
   const [kh, kw, ci, co] = w.shape;
   if (kh === 1 && kw === 1) return tf.transpose(w, [0, 1, 3, 2]) as T4;
-  const be = tf.getBackend();
-  if (be !== 'wasm' && be !== 'cpu') return tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as T4;
   const src = w.dataSync() as Float32Array;
   const out = new Float32Array(src.length);
   for (let y = 0; y < kh; y++) {
@@ -155,16 +159,14 @@ export function setConvGradMode(mode: 'forward' | 'native'): void {
   useNative = mode === 'native';
 }
 
-/** Backends whose own conv gradient kernels are native and fast (oneDNN, libtensorflow). */
-const NATIVE_GRAD_BACKENDS: ReadonlySet<string> = new Set(['onednn', 'tensorflow']);
-
 /**
- * Convolution for every conv of the ResNet. On WASM (no Conv2DBackpropFilter, a scalar
- * Conv2DBackpropInput) and the pure-JS cpu backend the gradient is the forward-conv one
- * above (tf.customGrad); backends with native gradient kernels use tfjs's own gradient.
+ * Convolution for every conv of the ResNet. Where the backend's own gradient kernels are native
+ * (nativeConvGradient: onednn, tensorflow) tfjs's gradient runs them; elsewhere (WASM has no
+ * Conv2DBackpropFilter and a scalar Conv2DBackpropInput; cpu's are JS) the gradient is the
+ * forward-conv one above (tf.customGrad).
  */
 export function conv2d(x: T4, w: T4, stride: number, pad: number): T4 {
-  if (useNative || NATIVE_GRAD_BACKENDS.has(tf.getBackend())) return convForward(x, w, stride, pad);
+  if (useNative || nativeConvGradient()) return convForward(x, w, stride, pad);
   const key = `${stride}/${pad}`;
   let f = cache.get(key);
   if (!f) {

@@ -3,7 +3,7 @@ import { tf } from '../backend/tf.js';
 import { GradiaInputError } from '../util/errors.js';
 import { fnv1a } from '../util/hash.js';
 import { conv2d } from './conv.js';
-import { onednnOpsActive, onednnBatchNormTrain, onednnAddRelu } from '../backend/onednn/ops.js';
+import { addRelu, batchNormTrain } from '../backend/fused/index.js';
 import type { ArchName, ForwardResult, Model, TensorSpec } from './types.js';
 import { ARCH_NAMES } from './types.js';
 
@@ -240,70 +240,12 @@ function batchNorm(model: Model, name: string, x: tf.Tensor4D, mode: BnMode, rel
     return relu ? tf.relu(e) : e;
   }
   const nbt = model.buffers.get(`${name}.num_batches_tracked`)!;
-  if (onednnOpsActive()) {
-    const r = onednnBatchNormTrain(x, gamma, beta, BN_EPS, { relu });
-    const cnt = x.size / x.shape[3];
-    const unbiasedVar = cnt > 1 ? tf.mul(r.variance, cnt / (cnt - 1)) : r.variance;
-    rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(r.mean, BN_MOMENTUM)));
-    rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(unbiasedVar, BN_MOMENTUM)));
-    nbt.assign(tf.add(nbt, 1));
-    return r.y;
-  }
-  const yy = batchNormTrain(x, gamma, beta, (mean, unbiasedVar) => {
+  return batchNormTrain(x, gamma, beta, BN_EPS, relu, (mean, unbiasedVar) => {
     // running statistics, as torch: unbiased variance, momentum 0.1, once per forward
     rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
     rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(unbiasedVar, BN_MOMENTUM)));
     nbt.assign(tf.add(nbt, 1));
   });
-  return relu ? tf.relu(yy) : yy;
-}
-
-/**
- * Per-channel sum of an NHWC tensor in two levels (over W, then over N*H), which keeps
- * float32 rounding error near sqrt(count) * eps instead of count * eps.
- */
-export function channelSum(t: tf.Tensor4D): tf.Tensor1D {
-  const [n, h, w, c] = t.shape;
-  return tf.sum(tf.sum(tf.reshape(t, [n * h, w, c]), 1), 0) as tf.Tensor1D;
-}
-
-type StatsSink = (mean: tf.Tensor1D, unbiasedVar: tf.Tensor1D) => void;
-
-/**
- * Training-mode batch norm with a hand-written gradient:
- *   y = xhat * gamma + beta, xhat = (x - mean) / sqrt(var + eps) (biased var)
- *   dbeta = sum dy, dgamma = sum dy * xhat,
- *   dx = gamma / sqrt(var + eps) * (dy - dbeta / n - xhat * dgamma / n)
- * Only xhat and the per-channel scale are kept for the backward pass; all channel sums
- * are two-level (channelSum). `sink` receives the batch mean and unbiased variance.
- */
-export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, sink: StatsSink | null): tf.Tensor4D {
-  const fn = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const x4 = xi as tf.Tensor4D;
-    const [n, h, w] = x4.shape;
-    const count = n * h * w;
-    const mean = tf.div(channelSum(x4), count) as tf.Tensor1D;
-    const xc = tf.sub(x4, mean) as tf.Tensor4D;
-    const variance = tf.div(channelSum(tf.square(xc) as tf.Tensor4D), count) as tf.Tensor1D;
-    const r = tf.rsqrt(tf.add(variance, BN_EPS));
-    const xhat = tf.mul(xc, r) as tf.Tensor4D;
-    if (sink) sink(mean, (count > 1 ? tf.mul(variance, count / (count - 1)) : variance) as tf.Tensor1D);
-    const scale = tf.mul(r, g);
-    save([xhat, scale]);
-    return {
-      value: tf.add(tf.mul(xhat, g), b),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const d = dy as tf.Tensor4D;
-        const [sxhat, sscale] = saved as [tf.Tensor4D, tf.Tensor1D];
-        const dbeta = channelSum(d);
-        const dgamma = channelSum(tf.mul(d, sxhat) as tf.Tensor4D);
-        const dx = tf.mul(tf.sub(tf.sub(d, tf.div(dbeta, count)), tf.mul(sxhat, tf.div(dgamma, count))), sscale);
-        return [dx, dgamma, dbeta];
-      },
-    };
-  };
-  const f = tf.customGrad(fn as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor4D;
-  return f(x, gamma, beta);
 }
 
 function convBn(model: Model, c: ConvDef, bnName: string, x: tf.Tensor4D, training: BnMode, relu = false): tf.Tensor4D {
@@ -336,7 +278,7 @@ export function features(model: Model, x: tf.Tensor4D, training: boolean, freeze
         if (!training && prev !== inp) prev.dispose();
       });
       const identity = b.downsample ? scoped(() => convBn(model, b.downsample!, `${b.prefix}.downsample.1`, inp, bn)) : inp;
-      return (onednnOpsActive() ? onednnAddRelu(out, identity) : tf.relu(tf.add(out, identity))) as tf.Tensor4D;
+      return addRelu(out, identity);
     });
     // the block's input is not the network's input and nothing else holds it
     if (!training && inp !== stemIn) inp.dispose();

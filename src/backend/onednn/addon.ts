@@ -3,24 +3,25 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../../util/paths.js';
+import type { OpCodes } from './op_codes.js';
 
 /** The addon's functions. All buffers are caller-owned Float32Arrays; results are written in place. */
 export interface OnednnAddon {
   /** params: N, IH, IW, IC, KH, KW, OC, OH, OW, SH, SW, DH, DW, PT, PL, PB, PR (tfjs dilation: 1 = none).
-   *  act: 0 none, 1 relu, 2 relu6, 3 sigmoid, 4 elu, 5 leakyrelu(alpha). Filter is HWIO. */
+   *  act: an opCodes.activation code (leakyrelu uses alpha). Filter is HWIO. */
   conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, params: number[], act: number, alpha: number): void;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, params: number[]): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, params: number[]): void;
   /** params: Ba, Bb, M, K, N, transposeA, transposeB */
   matmul(a: Float32Array, b: Float32Array, out: Float32Array, params: number[]): void;
-  /** params: N, IH, IW, C, KH, KW, OH, OW, SH, SW, PT, PL, PB, PR; kind 0 max, 1 avg (padding excluded) */
+  /** params: N, IH, IW, C, KH, KW, OH, OW, SH, SW, PT, PL, PB, PR; kind: an opCodes.pool code (avg excludes padding) */
   pool(x: Float32Array, y: Float32Array, params: number[], kind: number): void;
   poolBackward(x: Float32Array, dy: Float32Array, dx: Float32Array, params: number[], kind: number): void;
-  /** op: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 squared difference; numpy broadcasting */
+  /** op: an opCodes.binary code; numpy broadcasting */
   binary(op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
-  /** op: 0 sum, 1 mean, 2 max, 3 min over the middle axis of [outer, r, inner] */
+  /** op: an opCodes.reduce code, over the middle axis of [outer, r, inner] */
   reduce(op: number, x: Float32Array, outer: number, r: number, inner: number, out: Float32Array): void;
-  /** op: 0 relu, 1 neg, 2 exp, 3 log, 4 sqrt, 5 rsqrt, 6 square, 7 abs, 8 step(alpha), 9 sigmoid, 10 relu6 */
+  /** op: an opCodes.unary code (step uses alpha for x <= 0) */
   unary(op: number, x: Float32Array, out: Float32Array, n: number, alpha: number): void;
   addN(xs: Float32Array[], out: Float32Array, n: number): void;
   /** dst[dstOff + i.dstStrides] = src[srcOff + i.srcStrides] over every index i of shape (element strides) */
@@ -43,6 +44,8 @@ export interface OnednnAddon {
   getThreads(): number;
   version(): string;
   clearCache(): void;
+  /** The op codes by family and name (native/src/op_codes.h); resolve with resolveOpCodes. */
+  opCodes: { [F in keyof OpCodes]: Record<string, number> };
 }
 
 export const INSTALL_HINT =

@@ -7,12 +7,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // registers the cpu kernels this backend re-registers
 import { OnednnBackend } from './backend.js';
-import { loadAddon, type OnednnAddon } from './addon.js';
-import { nativeKernels, kernelStats } from './kernels.js';
+import { addonPath, loadAddon, type OnednnAddon } from './addon.js';
+import { resolveOpCodes } from './op_codes.js';
+import { NATIVE_KERNELS, GRADIA_KERNELS, GRADIA_GRADIENTS, gradiaAdam, kernelStats, bindAddon, ONEDNN_BACKEND } from './kernels/index.js';
+import { registerVectorKernel } from '../vector_kernels.js';
+import { GRADIA_ADAM } from '../kernel_names.js';
 
-export const ONEDNN_BACKEND = 'onednn';
+export { ONEDNN_BACKEND };
 export { kernelStats };
 export { OnednnBackend };
+
+/** Most MiB of free output buffers the backend keeps for reuse (GRADIA_ONEDNN_POOL_MB overrides).
+ *  A cap, not a target (trimPool() keeps only what the steady state reuses): a ResNet-50 step at
+ *  224 px, batch 16 has ~4.6 GB of live tensors (README), so 4 GiB holds roughly one step of outputs for
+ *  reuse without letting the pool grow past the size of a step. */
+const DEFAULT_POOL_MB = 4096;
 
 /** Per-kernel wall time in ms and call counts, filled only when GRADIA_ONEDNN_PROFILE=1 at registration. */
 export const kernelTimes: Record<string, { ms: number; calls: number }> = {};
@@ -48,15 +57,10 @@ export async function registerOnednnBackend(): Promise<{ ok: true } | { ok: fals
   try {
     const envThreads = Number(process.env.GRADIA_ONEDNN_THREADS);
     if (Number.isInteger(envThreads) && envThreads > 0) addon.setThreads(envThreads);
+    bindAddon(addon, resolveOpCodes(addon.opCodes, addonPath()));
     const cpuKernels = tf.getKernelsForBackend('cpu');
     if (cpuKernels.length === 0) throw new Error('no kernels registered for the cpu backend');
-    const cpuByName = new Map(cpuKernels.map((k) => [k.kernelName, k]));
-    const fallback = (name: string): tf.KernelFunc => {
-      const k = cpuByName.get(name);
-      if (!k) return () => { throw new Error(`onednn: kernel ${name} has no reference implementation`); };
-      return k.kernelFunc;
-    };
-    const natives = nativeKernels(addon, fallback, ONEDNN_BACKEND);
+    const natives = [...NATIVE_KERNELS, ...GRADIA_KERNELS];
     const nativeNames = new Set(natives.map((k) => k.kernelName));
     const profile = process.env.GRADIA_ONEDNN_PROFILE === '1';
     const reg = (k: tf.KernelConfig): void => tf.registerKernel(profile ? timed(k) : k);
@@ -65,8 +69,10 @@ export async function registerOnednnBackend(): Promise<{ ok: true } | { ok: fals
       reg({ ...k, backendName: ONEDNN_BACKEND });
     }
     for (const k of natives) reg(k);
+    for (const g of GRADIA_GRADIENTS) tf.registerGradient(g);
+    registerVectorKernel(GRADIA_ADAM, ONEDNN_BACKEND, gradiaAdam);
     const poolMb = Number(process.env.GRADIA_ONEDNN_POOL_MB);
-    const maxPoolBytes = (Number.isFinite(poolMb) && poolMb >= 0 ? poolMb : 4096) * 2 ** 20;
+    const maxPoolBytes = (Number.isFinite(poolMb) && poolMb >= 0 ? poolMb : DEFAULT_POOL_MB) * 2 ** 20;
     tf.registerBackend(ONEDNN_BACKEND, () => new OnednnBackend(maxPoolBytes), 0);
     state = { ok: true, addon, nativeKernelNames: [...nativeNames].sort() };
     return { ok: true };
