@@ -6,6 +6,7 @@ import { conv2d } from './conv.js';
 import { addRelu, batchNormTrain } from '../backend/fused/index.js';
 import type { ArchName, ForwardResult, Model, TensorSpec } from './types.js';
 import { ARCH_NAMES } from './types.js';
+import { FEATURE_STRIDE, isValidInputSize } from '../config/geometry.js';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
@@ -259,7 +260,7 @@ const blockCache = new Map<ArchName, BlockDef[]>();
 export function features(model: Model, x: tf.Tensor4D, training: boolean, freezeBn = false): tf.Tensor4D {
   const bn: BnMode = training && !freezeBn ? 'train' : 'eval';
   const [, h, w, c] = x.shape;
-  if (c !== 3 || h % 32 !== 0 || w % 32 !== 0 || h < 32) throw new GradiaInputError(null, `input must be [N, S, S, 3] with S a multiple of 32 (got [${x.shape.join(', ')}])`);
+  if (c !== 3 || h !== w || !isValidInputSize(h)) throw new GradiaInputError(null, `input must be [N, S, S, 3] with S a multiple of ${FEATURE_STRIDE} (got [${x.shape.join(', ')}])`);
   let blocks = blockCache.get(model.arch);
   if (!blocks) { blocks = blockDefs(model.arch); blockCache.set(model.arch, blocks); }
   // Inference needs no activation once the next one exists: without a scope per block, every
