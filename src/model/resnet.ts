@@ -260,7 +260,7 @@ const blockCache = new Map<ArchName, BlockDef[]>();
 export function features(model: Model, x: tf.Tensor4D, training: boolean, freezeBn = false): tf.Tensor4D {
   const bn: BnMode = training && !freezeBn ? 'train' : 'eval';
   const [, h, w, c] = x.shape;
-  if (c !== 3 || h !== w || !isValidInputSize(h)) throw new GradiaInputError(null, `input must be [N, S, S, 3] with S a multiple of ${FEATURE_STRIDE} (got [${x.shape.join(', ')}])`);
+  if (c !== 3 || !isValidInputSize(h) || !isValidInputSize(w)) throw new GradiaInputError(null, `input must be [N, H, W, 3] with H and W multiples of ${FEATURE_STRIDE} (got [${x.shape.join(', ')}])`);
   let blocks = blockCache.get(model.arch);
   if (!blocks) { blocks = blockDefs(model.arch); blockCache.set(model.arch, blocks); }
   // Inference needs no activation once the next one exists: without a scope per block, every
