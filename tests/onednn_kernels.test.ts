@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { tf } from '../src/backend/tf.js';
 import { registerOnednnBackend, setOnednnThreads, kernelStats, onednnInfo } from '../src/backend/onednn/index.js';
-import { onednnBatchNormTrain, onednnRelu, onednnOpsActive, onednnAdamStep, onednnAddRelu } from '../src/backend/onednn/ops.js';
+import { onednnBatchNormTrain, onednnRelu, onednnOpsActive, onednnAdamStep, onednnAddRelu } from './helpers/onednn_ops.js';
 import { adamStepJs, createAdamState, ADAM_DEFAULTS } from '../src/model/adam.js';
 import { readTensorInto } from '../src/backend/read_into.js';
 

@@ -55,22 +55,16 @@ function filterGradValid(xp: T4, dy: T4, kh: number, kw: number, stride: number)
   return tf.transpose(r, [1, 2, 0, 3]) as T4;
 }
 
-/** Products per slab of the filter gradient (see setFilterGradBlock). A float32 sum's rounding
+/** Products per slab of the filter gradient (see convFilterGrad). A float32 sum's rounding
  *  error grows with its number of terms, so slabs stay small; at 2^14 a 224 px, batch 16 ResNet
  *  layer still needs at most 13 slabs (the stem: 112 output rows, 9 per slab of 16 x 112 columns). */
-const DEFAULT_FILTER_GRAD_BLOCK = 16384;
-let filterGradBlock = DEFAULT_FILTER_GRAD_BLOCK;
-
+const FILTER_GRAD_BLOCK = 16384;
 /**
- * The filter gradient sums over N * Ho * Wo products; one float32 convolution over all of
- * them loses precision (the sum cancels heavily after batch norm). It is split into slabs
- * of output rows with about `k` products each, summed afterwards. 0 = no split. For tests.
+ * Filter gradient of convForward(x, w, stride, pad) for output gradient dy. It sums over
+ * N * Ho * Wo products; one float32 convolution over all of them loses precision (the sum
+ * cancels heavily after batch norm), so it is split into slabs of output rows with about
+ * FILTER_GRAD_BLOCK products each, summed afterwards.
  */
-export function setFilterGradBlock(k: number): void {
-  filterGradBlock = k;
-}
-
-/** Filter gradient of convForward(x, w, stride, pad) for output gradient dy. */
 export function convFilterGrad(x: T4, dy: T4, kh: number, kw: number, stride: number, pad: number): T4 {
   return tf.tidy(() => {
     const [n, h, wd] = x.shape;
@@ -78,7 +72,7 @@ export function convFilterGrad(x: T4, dy: T4, kh: number, kw: number, stride: nu
     const padB = Math.max(0, kh + (ho - 1) * stride - h - pad);
     const padR = Math.max(0, kw + (wo - 1) * stride - wd - pad);
     const xp = pad === 0 && padB === 0 && padR === 0 ? x : (tf.pad(x, [[0, 0], [pad, padB], [pad, padR], [0, 0]]) as T4);
-    const rows = filterGradBlock > 0 ? Math.max(1, Math.floor(filterGradBlock / (n * wo))) : ho;
+    const rows = Math.max(1, Math.floor(FILTER_GRAD_BLOCK / (n * wo)));
     if (rows >= ho) return filterGradValid(xp, dy, kh, kw, stride);
     const parts: T4[] = [];
     for (let r0 = 0; r0 < ho; r0 += rows) {

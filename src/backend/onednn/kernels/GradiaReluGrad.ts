@@ -1,5 +1,5 @@
 // GradiaReluGrad: dx = dy where y > 0, else 0, in one native pass (tfjs's ReLU gradient is
-// step + cast + multiply). The gradient of GradiaAddRelu and of onednnRelu (onednn/ops.ts).
+// step + cast + multiply). The gradient of GradiaAddRelu and of onednnRelu (tests/helpers/onednn_ops.ts).
 import { GRADIA_RELU_GRAD } from '../../kernel_names.js';
 import { addon, customKernel, empty, need, out, size } from './shared.js';
 

@@ -1,11 +1,11 @@
-// The onednn backend's fused ops under their own names, for tests and benchmarks that call the
+// The onednn backend's fused ops under their own names, for tests that call the
 // native kernels directly. Model code uses the backend-neutral versions in src/backend/fused/,
 // which pick these kernels whenever the active backend registers them.
-import { tf } from '../tf.js';
-import { GRADIA_RELU_GRAD, GRADIA_ADD_RELU } from '../kernel_names.js';
-import { kernelBatchNormTrain, adamScalars, type AdamHyper } from '../fused/index.js';
-import { ONEDNN_BACKEND } from './kernels/shared.js';
-import { loadAddon } from './addon.js';
+import { tf } from '../../src/backend/tf.js';
+import { GRADIA_RELU_GRAD, GRADIA_ADD_RELU } from '../../src/backend/kernel_names.js';
+import { kernelBatchNormTrain, adamScalars, type AdamHyper } from '../../src/backend/fused/index.js';
+import { ONEDNN_BACKEND } from '../../src/backend/onednn/kernels/shared.js';
+import { loadAddon } from '../../src/backend/onednn/addon.js';
 
 type T = tf.Tensor;
 
