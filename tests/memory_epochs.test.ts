@@ -62,7 +62,7 @@ describe.skipIf(!hasProc)('training memory over epochs (CLI run, worker thread)'
   }, 300_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('the RSS of the last epoch stays within half a checkpoint state of the second epoch\'s', async () => {
+  it('the RSS of the last epoch stays within one checkpoint state of the second epoch\'s', async () => {
     const nEpoch = 7;
     const child = spawn(process.execPath, [CLI, 'train', '--data-dir', path.join(dir, 'data'), '--model-dir', path.join(dir, 'models'),
       '--arch', 'resnet18', '--input-size', '64', '--n-epoch', String(nEpoch), '--train-batch', '8', '--micro-batch', '8',
@@ -87,10 +87,11 @@ describe.skipIf(!hasProc)('training memory over epochs (CLI run, worker thread)'
     const paramBytes = 4 * tensorSpecs('resnet18', 2).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
     const stateBytes = 3 * paramBytes;
     // Epoch 2 has seen one checkpoint already (warm-up done); by the last epoch 5 more states
-    // (670 MB) had piled up before the fix.
+    // (670 MB) had piled up before the fix (measured peaks, MiB: 718 864 990 1125 1229 1366 1508;
+    // after: 759 868 895 895 895 895 890). One state of slack: a copy may await its GC.
     const second = peak[1]!;
     const last = peak[nEpoch - 1]!;
-    expect(second, `peaks per epoch (MB): ${peak.map((p) => (p / 2 ** 20).toFixed(0)).join(' ')}`).toBeGreaterThan(0);
-    expect(last, `peaks per epoch (MB): ${peak.map((p) => (p / 2 ** 20).toFixed(0)).join(' ')}`).toBeLessThanOrEqual(second + stateBytes / 2);
+    expect(second, `peaks per epoch (MiB): ${peak.map((p) => (p / 2 ** 20).toFixed(0)).join(' ')}`).toBeGreaterThan(0);
+    expect(last, `peaks per epoch (MiB): ${peak.map((p) => (p / 2 ** 20).toFixed(0)).join(' ')}`).toBeLessThanOrEqual(second + stateBytes);
   }, 600_000); // slow on a loaded 2-core machine; no time is asserted
 });
