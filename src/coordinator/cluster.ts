@@ -112,6 +112,8 @@ interface Handle {
   api: Comlink.Remote<WorkerApi>;
   /** Rejects with a WorkerFailedError when the worker exits or errors. */
   dead: Promise<never>;
+  /** Calls back on the worker's death (at once if it is dead); returns the unsubscribe. */
+  onDeath: (cb: (e: WorkerFailedError) => void) => () => void;
   exited: boolean;
   terminate(): Promise<void>;
 }
@@ -122,6 +124,31 @@ const PROCESS_EXIT_GRACE_MS = 1000;
 
 /** An all-reduce failure caused by the peer (its link closed, or it sent garbage). */
 const isLinkError = (e: WorkerFailedError): boolean => e.reason === 'remote' && /all-reduce on rank \d+: (receiving from|unexpected chunk from)/.test(e.message);
+
+/**
+ * One shared reaction on a worker's `dead` promise. Racing every call against `dead` itself
+ * leaked: each Promise.race adds a reaction to `dead` that lives as long as the worker and
+ * keeps that race's promise, and so the call's result, reachable (nodejs/node#17469). The
+ * coordinator kept every result ever returned, a getState() copy of params + Adam m, v per
+ * epoch among them: ~130 MiB per epoch for ResNet-18.
+ */
+function deathNotifier(dead: Promise<never>): Handle['onDeath'] {
+  const waiting = new Set<(e: WorkerFailedError) => void>();
+  let error: WorkerFailedError | null = null;
+  dead.catch((e: WorkerFailedError) => {
+    error = e;
+    for (const cb of waiting) cb(e);
+    waiting.clear();
+  });
+  return (cb) => {
+    if (error) {
+      cb(error);
+      return () => undefined;
+    }
+    waiting.add(cb);
+    return () => { waiting.delete(cb); };
+  };
+}
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   if (signal) return `was killed by ${signal}`;
@@ -141,7 +168,7 @@ function startThread(rank: number, boot: WorkerBoot, transfer: MessagePort[]): H
   });
   dead.catch(() => undefined);
   const h: Handle = {
-    rank, name, dead, api: Comlink.wrap<WorkerApi>(threadEndpoint(w)),
+    rank, name, dead, onDeath: deathNotifier(dead), api: Comlink.wrap<WorkerApi>(threadEndpoint(w)),
     get exited() { return exited; },
     async terminate() { if (!exited) await w.terminate(); },
   };
@@ -173,7 +200,7 @@ function startProcess(rank: number, boot: WorkerBoot, env: NodeJS.ProcessEnv, la
   });
   dead.catch(() => undefined);
   const h: Handle = {
-    rank, name, dead, api: Comlink.wrap<WorkerApi>(childProcessEndpoint(child)),
+    rank, name, dead, onDeath: deathNotifier(dead), api: Comlink.wrap<WorkerApi>(childProcessEndpoint(child)),
     get exited() { return exited; },
     async terminate() {
       if (exited) return;
@@ -225,14 +252,17 @@ export class Cluster extends EventEmitter {
         timer = setTimeout(() => reject(new WorkerFailedError(h.rank, h.name, 'timeout', `${h.name} did not answer ${what} within ${timeoutMs / 1000} s`)), timeoutMs);
       })
       : new Promise<never>(() => undefined);
+    let unsubscribe = (): void => undefined;
+    const died = new Promise<never>((_, reject) => { unsubscribe = h.onDeath(reject); });
     try {
-      return await Promise.race([fn(h.api), h.dead, timeout]);
+      return await Promise.race([fn(h.api), died, timeout]);
     } catch (e) {
       if (e instanceof WorkerFailedError) throw e;
       const msg = e instanceof Error ? e.message : String(e);
       const name = e instanceof Error ? e.name : 'Error';
       throw new WorkerFailedError(h.rank, h.name, 'remote', `${h.name} failed in ${what}: ${msg}`, { name, message: msg });
     } finally {
+      unsubscribe();
       if (timer) clearTimeout(timer);
     }
   }

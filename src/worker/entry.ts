@@ -119,7 +119,10 @@ export class WorkerApi {
   }
 
   getState(): ReplicaState {
-    return this.requireReplica().getState();
+    const s = this.requireReplica().getState();
+    // Fresh copies (3x the parameters): moved to the coordinator, not cloned, so the worker
+    // holds no second copy until its next GC. A process's IPC copies anyway.
+    return Comlink.transfer(s, isMainThread ? [] : [s.params, s.buffers, s.adam.m, s.adam.v].map((a) => a.buffer as ArrayBuffer));
   }
 
   setState(state: ReplicaState): string {
