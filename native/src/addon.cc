@@ -40,31 +40,19 @@ Napi::Value ClearCache(const Napi::CallbackInfo& info) {
 #define GRADIA_OPCODE_ENTRY(ENUM, NAME) o.Set(#NAME, Napi::Number::New(env, ENUM));
 Napi::Object opCodeTable(Napi::Env env) {
   Napi::Object t = Napi::Object::New(env);
-  {
-    Napi::Object o = Napi::Object::New(env);
-    GRADIA_BINARY_OPS(GRADIA_OPCODE_ENTRY)
-    t.Set("binary", o);
+// One family of the table: its names and codes, from the family's X-macro list.
+#define GRADIA_OPCODE_FAMILY(LIST, FAMILY) \
+  {                                          \
+    Napi::Object o = Napi::Object::New(env); \
+    LIST(GRADIA_OPCODE_ENTRY)                \
+    t.Set(FAMILY, o);                        \
   }
-  {
-    Napi::Object o = Napi::Object::New(env);
-    GRADIA_UNARY_OPS(GRADIA_OPCODE_ENTRY)
-    t.Set("unary", o);
-  }
-  {
-    Napi::Object o = Napi::Object::New(env);
-    GRADIA_REDUCE_OPS(GRADIA_OPCODE_ENTRY)
-    t.Set("reduce", o);
-  }
-  {
-    Napi::Object o = Napi::Object::New(env);
-    GRADIA_POOL_KINDS(GRADIA_OPCODE_ENTRY)
-    t.Set("pool", o);
-  }
-  {
-    Napi::Object o = Napi::Object::New(env);
-    GRADIA_CONV_ACTIVATIONS(GRADIA_OPCODE_ENTRY)
-    t.Set("activation", o);
-  }
+  GRADIA_OPCODE_FAMILY(GRADIA_BINARY_OPS, "binary")
+  GRADIA_OPCODE_FAMILY(GRADIA_UNARY_OPS, "unary")
+  GRADIA_OPCODE_FAMILY(GRADIA_REDUCE_OPS, "reduce")
+  GRADIA_OPCODE_FAMILY(GRADIA_POOL_KINDS, "pool")
+  GRADIA_OPCODE_FAMILY(GRADIA_CONV_ACTIVATIONS, "activation")
+#undef GRADIA_OPCODE_FAMILY
   t.Freeze();
   return t;
 }
