@@ -8,6 +8,7 @@ import { BACKEND_REQUESTS, type BackendRequest } from '../backend/names.js';
 import { ARCH_NAMES, type ArchName, type CamMode } from '../model/types.js';
 import { DEFAULT_DECODE_CACHE_MB } from '../data/pipeline.js';
 import { GradiaInputError } from '../util/errors.js';
+import type { ReplicaConfig } from '../worker/types.js';
 import { checkInputSize } from './geometry.js';
 
 export interface OptionDef<T> {
@@ -29,8 +30,11 @@ export interface OptionDef<T> {
   decidesResult?: boolean;
   resumeMayChange?: boolean;
   /** Sent to every replica as ReplicaConfig[replica]. */
-  replica?: 'arch' | 'inputSize' | 'seed' | 'lr' | 'attentionWeight' | 'camMode' | 'microBatch' | 'originalFlipBug' | 'freezeBn';
+  replica?: ReplicaField;
 }
+
+/** The ReplicaConfig fields that come straight from a training option. */
+type ReplicaField = 'arch' | 'inputSize' | 'seed' | 'lr' | 'attentionWeight' | 'camMode' | 'microBatch' | 'originalFlipBug' | 'freezeBn';
 
 const option = <T>(def: OptionDef<T>): OptionDef<T> => def;
 
@@ -168,11 +172,8 @@ export function resumeConflicts(recorded: Record<string, unknown>, now: Record<s
 }
 
 /** The training options every replica needs, under their ReplicaConfig names. */
-export function replicaSettings(cfg: TrainOptions & { arch: ArchName; inputSize: number }): Pick<Required<ReplicaSettings>, NonNullable<OptionDef<unknown>['replica']>> {
+export function replicaSettings(cfg: TrainOptions & { arch: ArchName; inputSize: number }): Pick<ReplicaConfig, ReplicaField> {
   const out: Record<string, unknown> = {};
   for (const [k, d] of Object.entries(TRAIN_OPTIONS as AnyGroup)) if (d.replica) out[d.replica] = cfg[k as keyof TrainOptions];
-  return out as ReturnType<typeof replicaSettings>;
-}
-interface ReplicaSettings {
-  arch: ArchName; inputSize: number; seed: number; lr: number; attentionWeight: number; camMode: CamMode; microBatch: number; originalFlipBug: boolean; freezeBn: boolean;
+  return out as Pick<ReplicaConfig, ReplicaField>;
 }

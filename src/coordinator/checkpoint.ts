@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeNonFinite } from '../model/finite.js';
+import { describeNonFinite, firstNonFinite } from '../model/finite.js';
 import { assertFinite, atomicWrite, readSafetensorsFile, readSafetensorsHeader, writeSafetensors } from '../model/safetensors.js';
 import { tensorSpecs, tfToTorch, torchToTf } from '../model/resnet.js';
 import { ARCH_NAMES, type ArchName } from '../model/types.js';
@@ -100,10 +100,12 @@ function checkStateFinite(where: string, arch: ArchName, numClasses: number, sta
   }
   if (!withOptimizer) return;
   for (const [key, data] of [['adam.m', state.adam.m], ['adam.v', state.adam.v]] as const) {
-    if (!describeNonFinite(data)) continue;
+    const bad = describeNonFinite(data);
+    if (!bad) continue;
     // Name the parameter whose moments went bad, too.
-    const at = paramNames.find(([, from, to]) => describeNonFinite(data.subarray(from, to)));
-    throw new NonFiniteStateError(where, key, `${describeNonFinite(data)}${at ? `, first in the moments of '${at[0]}'` : ''}`);
+    const i = firstNonFinite(data);
+    const at = paramNames.find(([, from, to]) => i >= from && i < to);
+    throw new NonFiniteStateError(where, key, `${bad}${at ? `, first in the moments of '${at[0]}'` : ''}`);
   }
 }
 

@@ -4,7 +4,7 @@
 // notifies. One worker is the 1-replica case of the same loop.
 import path from 'node:path';
 import { gridOf, checkInputSize } from '../config/geometry.js';
-import { recordedSettings, resumeConflicts, type DataOptions, type TrainOptions } from '../config/run_spec.js';
+import { recordedSettings, replicaSettings, resumeConflicts, type DataOptions, type TrainOptions } from '../config/run_spec.js';
 import { buildEvalSet, buildTrainSet, datasetFingerprint } from '../data/phase_dataset.js';
 import type { EvalSample, TrainSample } from '../data/types.js';
 import { checkArch } from '../model/resnet.js';
@@ -18,7 +18,6 @@ import { evaluateSamples, summariseEvaluation } from './evaluation.js';
 import { placementSize, validatePlacement } from './placement.js';
 import { fanOut, type RunEvents, type RunObserver } from './run_events.js';
 import { planEpoch, shardSamples } from './sharder.js';
-import { replicaSettings } from '../config/run_spec.js';
 
 /** Where and how the replicas run (resolved from RUNTIME_OPTIONS). */
 export interface RuntimeConfig {
@@ -52,12 +51,6 @@ export interface TrainSummary {
   restarts: number;
 }
 
-/** Names of what a run writes. */
-export function runNames(phase: 1 | 2, modelName: string): { last: string; best: string } {
-  const p = new CheckpointPolicy(phase, modelName, 0);
-  return { last: p.last, best: p.bestName };
-}
-
 /** Everything the loop reads that does not change during the run. */
 interface Run {
   cfg: TrainConfig;
@@ -89,17 +82,18 @@ const noProgress = (): EpochProgress => ({ taskSum: 0, attSum: 0, n: 0, nAtt: 0,
 export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
   validatePlacement(req.placement); // GPU problems are reported before anything else
   const events = fanOut(req.observers ?? []);
+  const policy = new CheckpointPolicy(req.phase, req.modelName, req.checkpointEvery);
   const lock = acquireModelDirLock(req.modelDir, { log: (line) => events.log(line) });
   try {
-    return await trainInLockedDir(req, events);
+    return await trainInLockedDir(req, events, policy);
   } catch (err) {
-    throw explainCheckpointWriteFailure(err, req.modelDir, runNames(req.phase, req.modelName).last);
+    throw explainCheckpointWriteFailure(err, req.modelDir, policy.last);
   } finally {
     lock.release();
   }
 }
 
-async function trainInLockedDir(req: TrainRequest, events: RunEvents): Promise<TrainSummary> {
+async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: CheckpointPolicy): Promise<TrainSummary> {
   const parent = req.phase === 2 ? readCheckpointMeta(req.modelDir, req.modelName) : null;
   const cfg: TrainConfig = { ...req, arch: checkArch(req.arch ?? parent?.arch ?? 'resnet50'), inputSize: checkInputSize(req.inputSize ?? parent?.inputSize ?? 224) };
   const grid = gridOf(cfg.inputSize);
@@ -122,7 +116,6 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents): Promise<T
     initialWeights = path.join(cfg.modelDir, `${cfg.modelName}.safetensors`);
   }
 
-  const policy = new CheckpointPolicy(cfg.phase, cfg.modelName, cfg.checkpointEvery);
   const run: Run = {
     cfg, grid, train: train.samples, classes: train.classes, evalSet: evalSet.samples, evalSplit, fingerprint: datasetFingerprint(cfg.dataDir),
     parent, world: placementSize(cfg.placement), stepsPerEpoch: Math.ceil(train.samples.length / cfg.trainBatch), events,

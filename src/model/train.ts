@@ -12,9 +12,9 @@ import type { EvalResult, GradOptions, GradResult, Model, Normaliser, TrainBatch
 import { FEATURE_STRIDE, gridOf, isValidInputSize } from '../config/geometry.js';
 
 function checkBatch(b: TrainBatch): void {
-  const g = gridOf(b.size);
   const bad = (what: string) => { throw new GradiaInputError(null, `training micro-batch: ${what}`); };
-  if (!Number.isInteger(g) || g < 1) bad(`input size ${b.size} is not a multiple of 32`);
+  if (!isValidInputSize(b.size)) bad(`input size ${b.size} is not a multiple of ${FEATURE_STRIDE}`);
+  const g = gridOf(b.size);
   if (b.images.length !== b.n * b.size * b.size * 3) bad(`images hold ${b.images.length} values, expected ${b.n}*${b.size}*${b.size}*3`);
   if (b.labels.length !== b.n || b.predWeight.length !== b.n || b.attWeight.length !== b.n) bad('labels / predWeight / attWeight must have n entries');
   if (b.targets.length !== b.n * g * g) bad(`targets hold ${b.targets.length} values, expected n*${g}*${g}`);

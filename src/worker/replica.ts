@@ -14,7 +14,7 @@ import { findNonFinite, nonFiniteKind } from '../model/finite.js';
 import { GradiaInputError } from '../util/errors.js';
 import { loadReplicaHooks, type ReplicaHooks } from './hooks.js';
 import { openImageLoader, type ImageLoader } from './images.js';
-import { gridOf, isValidInputSize } from '../config/geometry.js';
+import { checkInputSize, gridOf } from '../config/geometry.js';
 import type {
   EvalShardSample, InitInfo, ReplicaConfig, ReplicaState, ShardSample, WorkerEvalResult, WorkerStepRequest, WorkerStepResult,
 } from './types.js';
@@ -57,9 +57,7 @@ export class Replica {
   }
 
   static async create(config: ReplicaConfig, rank: number, world: number, ring: Ring): Promise<Replica> {
-    if (!isValidInputSize(config.inputSize)) {
-      throw new GradiaInputError(null, `input size must be a positive multiple of 32 (got ${config.inputSize})`);
-    }
+    checkInputSize(config.inputSize, 'input size');
     if (!Number.isInteger(config.microBatch) || config.microBatch < 1) throw new GradiaInputError(null, `--micro-batch must be a positive integer (got ${config.microBatch})`);
     const backend = await initBackend(config.backend as BackendRequest, { threads: config.threads });
     const model = createModel(config.arch, config.numClasses, config.seed);
