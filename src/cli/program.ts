@@ -94,6 +94,15 @@ export function buildProgram(): Command {
       await assessCommand({ ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) });
     });
 
+  addRuntimeOptions(addDataOptions(program.command('review').description('judge and redraw the model\'s attention in the browser (prints a URL with a token)')))
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0: any free port)', int('--port'), 8765)
+    .option('--annotator <name>', 'who is judging (names the journal file)', 'annotator')
+    .action(async (opts) => {
+      const { reviewCommand } = await import('./review_command.js');
+      await reviewCommand({ ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) });
+    });
+
   program.command('demo')
     .description('the whole GRADIA loop on a generated data set, with a before/after table')
     .option('--seed <n>', 'seed', int('--seed'), 0)
