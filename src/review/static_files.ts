@@ -17,6 +17,7 @@ export const PAGE_MODULES: readonly string[] = [
   'review/page/dom.js',
   'review/api.js',
   'review/raster.js',
+  'review/map_history.js',
   'data/attention_target.js',
   'data/iou.js',
   'util/errors.js',
@@ -97,6 +98,11 @@ export const staticRoutes: RouteHandler = async (req, res, _ctx, { url }) => {
   const p = url.pathname;
   if (p === '/' || p === '/index.html') {
     send(res, 200, 'text/html; charset=utf-8', PAGE_HTML);
+    return true;
+  }
+  if (p === '/favicon.ico') {
+    res.writeHead(204, { 'cache-control': 'max-age=86400' });
+    res.end();
     return true;
   }
   if (p === '/static/review.css') {
