@@ -271,6 +271,8 @@ class ReviewPage {
           this.conflictAt = i;
           this.setStatus('error', `conflict on image ${i}: changed in another tab, not saved`);
           this.session = await getJson<SessionInfo>('/api/session');
+          // the person sees the image whose change was refused, with its current state
+          if (!this.editor && i !== this.index) await this.show(i);
         } else {
           this.setStatus('error', `refused (${r.status}): ${r.error}`);
         }
