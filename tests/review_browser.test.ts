@@ -223,6 +223,24 @@ describe.skipIf(!run)('review in Chromium', () => {
     expect(journal('twotabs').map((e) => e.value)).toEqual([{ kind: 'judge', judgement: 'reasonable' }]);
   });
 
+  it('a change made while the server cannot be reached waits in the outbox (IndexedDB) and is saved on the next load', async () => {
+    const page = await openAs('offline');
+    const i = Number(new URL(page.url()).hash.slice(1));
+    await page.route('**/api/events', (r) => r.abort());
+    await page.keyboard.press('r');
+    await statusIs(page, 'not saved yet');
+    expect(journal('offline')).toEqual([]);
+    await page.close();
+    const again = await page.context().newPage(); // same browser profile: same IndexedDB
+    await again.goto(`${server.origin}/`);
+    await again.waitForSelector('#verdict');
+    await expect.poll(() => journal('offline').map((e) => [e.index, e.value])).toEqual([[i, { kind: 'judge', judgement: 'reasonable' }]]);
+    // replayed once: a second load has nothing left to send
+    await again.reload();
+    await again.waitForSelector('#verdict');
+    expect(journal('offline').length).toBe(1);
+  });
+
   it('hostile requests are refused', async () => {
     const cookie = `gradia_review_token=${server.token}; gradia_review_annotator=hostile`;
     const host = `127.0.0.1:${server.port}`;
