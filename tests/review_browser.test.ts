@@ -208,13 +208,16 @@ describe.skipIf(!run)('review in Chromium', () => {
     expect(fs.existsSync(path.join(made.data, 'review', 'model_out', 'judgements', 'sparse.jsonl')) ? journal('sparse') : []).toEqual([]);
   });
 
-  it('an out-of-date tab gets a conflict, shown to the person, and nothing is overwritten', async () => {
+  it('other tabs hear a change live; an out-of-date tab gets a conflict, shown to the person, and nothing is overwritten', async () => {
     const a = await openAs('twotabs');
     const i = Number(new URL(a.url()).hash.slice(1));
     // tab B hears nothing from the live stream, so it stays out of date
     const b = await openAs('twotabs', `#${i}`, (ctx) => ctx.route('**/api/stream', (r) => r.abort()));
+    // tab C listens to the live stream: A's judgement appears there without a reload
+    const c = await openAs('twotabs', `#${i}`);
     await a.keyboard.press('r');
     await statusIs(a, 'saved');
+    await c.waitForFunction(() => document.getElementById('verdict')!.textContent!.startsWith('Reasonable'));
     await b.keyboard.press('u');
     await statusIs(b, 'conflict');
     await b.waitForSelector('#conflict');
