@@ -96,10 +96,26 @@ function staticModule(name: string): Buffer {
   }
 }
 
+/**
+ * A route serving compiled modules under /static/<name> for exactly the names given (a mode
+ * with its own page, such as the study, mounts one for its modules).
+ */
+export function moduleRoute(names: readonly string[]): RouteHandler {
+  return async (req, res, _ctx, { url }) => {
+    if (req.method !== 'GET' || !url.pathname.startsWith('/static/')) return false;
+    const name = url.pathname.slice('/static/'.length);
+    if (!names.includes(name)) return false;
+    send(res, 200, 'text/javascript; charset=utf-8', staticModule(name));
+    return true;
+  };
+}
+
+const pageModules = moduleRoute(PAGE_MODULES);
+
 /** GET / (the page) and /static/<name> from the table. */
-export const staticRoutes: RouteHandler = async (req, res, _ctx, { url }) => {
+export const staticRoutes: RouteHandler = async (req, res, ctx, scope) => {
   if (req.method !== 'GET') return false;
-  const p = url.pathname;
+  const p = scope.url.pathname;
   if (p === '/' || p === '/index.html') {
     send(res, 200, 'text/html; charset=utf-8', PAGE_HTML);
     return true;
@@ -113,11 +129,5 @@ export const staticRoutes: RouteHandler = async (req, res, _ctx, { url }) => {
     send(res, 200, 'text/css; charset=utf-8', CSS);
     return true;
   }
-  if (p.startsWith('/static/')) {
-    const name = p.slice('/static/'.length);
-    if (!PAGE_MODULES.includes(name)) return false;
-    send(res, 200, 'text/javascript; charset=utf-8', staticModule(name));
-    return true;
-  }
-  return false;
+  return pageModules(req, res, ctx, scope);
 };
