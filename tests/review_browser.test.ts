@@ -140,7 +140,7 @@ describe.skipIf(!run)('review in Chromium', () => {
     expect(await again.textContent('#weights')).toContain(`prediction ${w.predWeight}, attention ${w.attWeight}`);
   });
 
-  it('X marks the sample removed, and X again restores it', async () => {
+  it('X marks the sample removed, X again restores it, and Z undoes a judgement', async () => {
     const page = await openAs('remover');
     const i = Number(new URL(page.url()).hash.slice(1));
     await page.keyboard.press('x');
@@ -150,7 +150,17 @@ describe.skipIf(!run)('review in Chromium', () => {
     await page.keyboard.press('x');
     await statusIs(page, 'saved');
     await page.waitForSelector('#removed', { state: 'detached' });
-    expect(journal('remover').map((e) => e.value)).toEqual([{ kind: 'remove', removed: true }, { kind: 'remove', removed: false }]);
+    // Z takes back this tab's last change: here a judgement made (and moved on from) just before
+    await page.keyboard.press('r');
+    await statusIs(page, 'saved');
+    expect(page.url()).not.toMatch(new RegExp(`#${i}$`));
+    await page.keyboard.press('z');
+    await statusIs(page, 'saved');
+    expect(page.url()).toMatch(new RegExp(`#${i}$`));
+    await page.waitForFunction(() => document.getElementById('verdict')!.textContent === 'not judged yet');
+    expect(journal('remover').map((e) => e.value)).toEqual([
+      { kind: 'remove', removed: true }, { kind: 'remove', removed: false }, { kind: 'judge', judgement: 'reasonable' }, { kind: 'judge', judgement: null },
+    ]);
   });
 
   it('polygon + brush + eraser + undo save the map the rasteriser gives, bit for bit', async () => {
