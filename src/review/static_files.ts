@@ -51,10 +51,11 @@ const CSS = `
 body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg); color: var(--fg); }
 header { display: flex; align-items: center; gap: 16px; padding: 8px 16px; background: var(--panel); border-bottom: 1px solid var(--line); }
 .brand { font-weight: 700; }
+.brand, #who, #progress-text { white-space: nowrap; flex: none; }
 #who { color: var(--muted); }
-#progress { flex: 1; height: 8px; background: #e6e6e2; border-radius: 4px; overflow: hidden; max-width: 420px; }
+#progress { flex: 1 1 120px; min-width: 120px; height: 8px; background: #e6e6e2; border-radius: 4px; overflow: hidden; max-width: 420px; }
 #progress-bar { height: 100%; width: 0; background: var(--accent); }
-#status { min-width: 180px; text-align: right; font-weight: 600; }
+#status { margin-left: auto; text-align: right; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
 #status.saved { color: var(--ok); } #status.pending { color: var(--muted); } #status.error { color: var(--bad); }
 main { display: flex; gap: 20px; padding: 16px; align-items: flex-start; }
 .stage { position: relative; background: #000; line-height: 0; }
