@@ -18,7 +18,7 @@ const haveChromium = fs.existsSync(CHROMIUM);
 // Under CI the browser tests must run: a missing chromium fails them (in beforeAll) instead of skipping.
 const run = haveChromium || Boolean(process.env.CI);
 
-interface Server { child: ChildProcess; url: string; origin: string; token: string; port: number }
+interface Server { child: ChildProcess; url: string; origin: string; token: string; port: number; stderr: () => string }
 
 let made: MadeDataSet;
 let models: string;
@@ -39,7 +39,7 @@ function startServer(): Promise<Server> {
       const m = /(http:\/\/127\.0\.0\.1:(\d+))\/\?token=([A-Za-z0-9_-]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, url: m[0], origin: m[1]!, port: Number(m[2]), token: m[3]! });
+        resolve({ child, url: m[0], origin: m[1]!, port: Number(m[2]), token: m[3]!, stderr: () => err });
       }
     });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`review exited (${code}):\n${out}\n${err}`)); });
@@ -297,7 +297,11 @@ describe.skipIf(!run)('review in Chromium', () => {
     await statusIs(page, 'saved');
     await stop(server, 'SIGKILL');
     // a second server on the same data set and model is refused while one runs: checked on the restarted one below
+    expect(server.stderr()).toContain('review: running model_out over 6 validation images once');
     server = await startServer();
+    // the model's outputs come from the cache (same checkpoint id), and the stale lock is taken over
+    await expect.poll(() => server.stderr()).toMatch(/review: model outputs of model_out \(checkpoint [0-9a-f]{16}\) from .*outputs-[0-9a-f]{16}\.json/);
+    await expect.poll(() => server.stderr()).toMatch(/taking over the stale lock/);
     const again = await openAs('crash');
     const d = await apiGet<ItemDetail>(again, `/api/items/${i}`);
     expect(d.state).toMatchObject({ revision: 1, judgement: 'unreasonable' });
