@@ -93,7 +93,7 @@ describe.skipIf(!canRun)('mpirun -np N gradia-dist train', () => {
   }, 180_000);
 
   it('a rank stopped (SIGSTOP) past --step-timeout is named and the job aborted', async () => {
-    const child = startMpi(2, train(path.join(ds.dir, 'stopped'), 50, ['--step-timeout', '10']));
+    const child = startMpi(2, train(path.join(ds.dir, 'stopped'), 50, ['--step-timeout', '15']));
     const err = waitForStderr(child, /phase 1 epoch 1\/50 done/);
     let pid = 0;
     try {
@@ -105,7 +105,7 @@ describe.skipIf(!canRun)('mpirun -np N gradia-dist train', () => {
       // One line, from the rank that kept running; the stopped one is named by its heartbeat's silence.
       const ours = err.text().split('\n').filter((l) => l.startsWith('gradia-dist:'));
       expect(ours).toHaveLength(1);
-      expect(ours[0]).toMatch(/^gradia-dist: step \d+ \(epoch 2\) did not finish within 10 s \(--step-timeout\): rank 1 \(host \S+, pid \d+\) stopped responding \(no heartbeat for \d+ s: stopped, hung or cut off\); rank 0 \(\S+\) waited; aborting the job \(MPI_Abort\); the last checkpoint is .*model_out_last: rerun with --resume$/);
+      expect(ours[0]).toMatch(/^gradia-dist: step \d+ \(epoch 2\) did not finish within 15 s \(--step-timeout\): rank 1 \(host \S+, pid \d+\) stopped responding \(no heartbeat for \d+ s: stopped, hung or cut off\); rank 0 \(\S+\) waited; aborting the job \(MPI_Abort\); the last checkpoint is .*model_out_last: rerun with --resume$/);
     } finally {
       if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       child.kill('SIGKILL');
@@ -120,6 +120,20 @@ describe.skipIf(!canRun)('mpirun -np N gradia-dist train', () => {
     const ours = r.stderr.split('\n').filter((l) => l.startsWith('gradia-dist:'));
     expect(ours).toHaveLength(1);
     expect(ours[0]).toMatch(/^gradia-dist: .*data: on host \S+ \(rank 1\) the data set differs from the one on \S+ \(rank 0\) \(fingerprint \S+ vs \S+\): every rank must see the same data$/);
+  }, 120_000);
+
+  it('ranks that start phase 2 from different checkpoints stop with one line naming the host', () => {
+    // The first test's np2 and w2 dirs hold the same phase-1 weights under different checkpoint ids.
+    const a = path.join(ds.dir, 'np2');
+    const b = path.join(ds.dir, 'w2');
+    expect(fs.existsSync(path.join(b, 'model_out.json')), 'the first test ran').toBe(true);
+    const phase2 = (dir: string): string[] => ['train', '--phase', '2', '--data-dir', ds.data, '--model-dir', dir, '--n-epoch', '1', '--train-batch', '4', '--micro-batch', '2', '--backend', 'wasm', '-j', '1'];
+    const r = runMpi([[1, phase2(a)], [1, phase2(b)]]);
+    expect(r.code).not.toBe(0);
+    const ours = r.stderr.split('\n').filter((l) => l.startsWith('gradia-dist:'));
+    expect(ours).toHaveLength(1);
+    expect(ours[0]).toMatch(/^gradia-dist: .*model_out\.json: on host \S+ \(rank 1\) the checkpoint differs from the one on \S+ \(rank 0\) \(id [0-9a-f]+ vs [0-9a-f]+\): every rank must start from the same checkpoint$/);
+    expect(fs.existsSync(path.join(a, 'model_out_p2_last.json'))).toBe(false);
   }, 120_000);
 
   it('without the addon, the run stops with one line saying what to install', () => {
