@@ -9,7 +9,8 @@ import path from 'node:path';
 import { checkpointExists } from '../coordinator/checkpoint.js';
 import { CheckpointPolicy } from '../coordinator/checkpoint_policy.js';
 import { Mpi, mpiAvailable } from '../comm/mpi.js';
-import { runTraining, type TrainRequest } from '../coordinator/train.js';
+import { NonFiniteStepError, runTraining, type TrainRequest } from '../coordinator/train.js';
+import { ReplicaDivergenceError } from '../coordinator/cluster.js';
 import { AgreedInputError, RankFailedError } from '../coordinator/mpi_cluster.js';
 import { autoGpus, systemGpuProbe } from '../coordinator/placement.js';
 import { gpuForLocalRank, type LaunchWorld } from '../launch/world.js';
@@ -143,11 +144,14 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
 /** Prints this rank's one line (unless another rank speaks for the job) and aborts every rank. Never resolves. */
 function abortJob(mpi: Mpi, e: unknown, host: string): Promise<never> {
   aborting = true;
-  const quiet = e instanceof RankFailedError && !e.report;
+  // A verdict every rank reached alike (diverged checksums, a non-finite step: both come from
+  // allgathered or all-reduced values) is printed by rank 0 alone.
+  const agreed = e instanceof ReplicaDivergenceError || e instanceof NonFiniteStepError;
+  const quiet = (e instanceof RankFailedError && !e.report) || (agreed && mpi.rank !== 0);
   if (!quiet) {
     const msg = e instanceof Error ? e.message : String(e);
     // A stall is the job's verdict (it names the ranks); anything else is this rank's own failure.
-    const who = e instanceof RankFailedError ? '' : `rank ${mpi.rank} (host ${host}): `;
+    const who = e instanceof RankFailedError || agreed ? '' : `rank ${mpi.rank} (host ${host}): `;
     process.stderr.write(`gradia-dist: ${who}${escapeControl(msg)}\n`);
     if (process.env.GRADIA_DEBUG && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
   }
