@@ -119,6 +119,8 @@ export async function main(argv: string[]): Promise<number> {
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : (e.exitCode ?? 2);
     }
+    // Another MPI rank printed the job's one line (src/cli/mpi_train.ts).
+    if (err instanceof Error && err.name === 'SilentExit') return (err as Error & { code: number }).code;
     if (err instanceof GradiaInputError) {
       process.stderr.write(`gradia-dist: ${err.message}\n`);
       return 2;

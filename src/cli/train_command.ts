@@ -4,6 +4,16 @@ import { metricsObserver } from '../monitoring/metrics_observer.js';
 import { runTraining, type TrainRequest } from '../coordinator/train.js';
 import { ProgressDisplay, progressObserver } from './progress.js';
 import { printJsonLine, runtimeFrom } from './runtime_options.js';
+import { isMultiRank, launchWorldFromEnv, type LaunchWorld } from '../launch/world.js';
+import { GradiaInputError } from '../util/errors.js';
+
+function launchWorldFromEnvOrThrow(env: NodeJS.ProcessEnv): LaunchWorld | null {
+  try {
+    return launchWorldFromEnv(env);
+  } catch (e) {
+    throw new GradiaInputError(null, `the launcher's environment: ${(e as Error).message}`);
+  }
+}
 
 export type TrainFlags = RuntimeOptions & DataOptions & TrainOptions;
 
@@ -15,6 +25,12 @@ export async function trainConfigFrom(f: TrainFlags): Promise<TrainRequest> {
 
 /** `train`: the run with a progress display on stderr and, with --metrics-port, a Prometheus exporter. */
 export async function trainCommand(flags: TrainFlags): Promise<void> {
+  // Started by mpirun / srun / an MPIJob: this process is one rank (src/cli/mpi_train.ts).
+  const launch = launchWorldFromEnvOrThrow(process.env);
+  if (isMultiRank(launch)) {
+    const { mpiTrainCommand } = await import('./mpi_train.js');
+    return mpiTrainCommand(flags, launch);
+  }
   const request = await trainConfigFrom(flags);
   const display = new ProgressDisplay();
   const observers = [progressObserver(display)];

@@ -25,9 +25,15 @@ export function segmentBounds(len: number, world: number, k: number): [number, n
   return [Math.floor((k * len) / world), Math.floor(((k + 1) * len) / world)];
 }
 
+/** What a replica needs of its all-reduce: the ring here, or MPI (src/comm/mpi.ts). */
+export interface AllReducer {
+  allReduce(data: Float32Array): Promise<AllReduceStats>;
+  close(): void;
+}
+
 const mod = (a: number, m: number): number => ((a % m) + m) % m;
 
-export class Ring {
+export class Ring implements AllReducer {
   private seq = 0;
 
   constructor(

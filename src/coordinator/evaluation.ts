@@ -3,7 +3,8 @@
 // original reports (accuracy, mean IoU against the human maps) and per-class accuracy.
 import { camIoU } from '../data/iou.js';
 import type { EvalSample } from '../data/types.js';
-import type { Cluster, EvalSampleResult } from './cluster.js';
+import type { EvalSampleResult } from './cluster.js';
+import type { TrainingCluster } from './training_cluster.js';
 import { evalShards } from './sharder.js';
 
 export interface EvaluationSummary {
@@ -22,7 +23,7 @@ export interface EvaluationSummary {
  * be shown and memory stays bounded); results come back in sample order.
  */
 export async function evaluateSamples(
-  cluster: Cluster,
+  cluster: Pick<TrainingCluster, 'size' | 'evaluate'>,
   samples: EvalSample[],
   testBatch: number,
   onProgress?: (done: number) => void,

@@ -8,7 +8,9 @@ import { GradiaInputError } from '../util/errors.js';
 export type Placement =
   | { kind: 'threads'; n: number }
   | { kind: 'processes'; n: number }
-  | { kind: 'gpus'; ids: number[] };
+  | { kind: 'gpus'; ids: number[] }
+  /** One rank of an MPI job (mpirun / srun): n ranks in all, one replica each (src/coordinator/mpi_cluster.ts). */
+  | { kind: 'mpi'; n: number; rank: number };
 
 /** Default `--workers`: the number of cores. */
 export function defaultWorkerCount(): number {

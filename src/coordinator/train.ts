@@ -10,7 +10,7 @@ import type { EvalSample, TrainSample } from '../data/types.js';
 import { checkArch } from '../model/resnet.js';
 import type { ArchName } from '../model/types.js';
 import { GradiaInputError } from '../util/errors.js';
-import { WorkerFailedError, startCluster, type Cluster, type Placement, type ReplicaConfig, type ReplicaState, type StepMetrics } from './cluster.js';
+import { WorkerFailedError, type Placement, type ReplicaConfig, type ReplicaState, type StepMetrics } from './cluster.js';
 import { checkSameClasses, checkpointExists, explainCheckpointWriteFailure, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, type EpochProgress, type EpochRecord } from './checkpoint.js';
 import { CheckpointPolicy, type Best } from './checkpoint_policy.js';
 import { acquireModelDirLock } from './model_dir_lock.js';
@@ -18,6 +18,8 @@ import { evaluateSamples, summariseEvaluation } from './evaluation.js';
 import { placementSize, validatePlacement } from './placement.js';
 import { fanOut, type RunEvents, type RunObserver } from './run_events.js';
 import { planEpoch, shardSamples } from './sharder.js';
+import { RankFailedError } from './mpi_cluster.js';
+import { startTrainingCluster, type TrainingCluster as Cluster } from './training_cluster.js';
 
 /** Where and how the replicas run (resolved from RUNTIME_OPTIONS). */
 export interface RuntimeConfig {
@@ -64,7 +66,12 @@ interface Run {
   world: number;
   stepsPerEpoch: number;
   events: RunEvents;
+  /** Does this process write checkpoints? (all but the ranks > 0 of an MPI job) */
+  writer: boolean;
 }
+
+/** Ranks > 0 of an MPI job leave the model dir (lock, checkpoints) to rank 0. */
+const writesModelDir = (p: Placement): boolean => p.kind !== 'mpi' || p.rank === 0;
 
 /** Where the loop stands: what a resumable checkpoint records. */
 interface LoopState {
@@ -83,13 +90,13 @@ export async function runTraining(req: TrainRequest): Promise<TrainSummary> {
   validatePlacement(req.placement); // GPU problems are reported before anything else
   const events = fanOut(req.observers ?? []);
   const policy = new CheckpointPolicy(req.phase, req.modelName, req.checkpointEvery);
-  const lock = acquireModelDirLock(req.modelDir, { log: (line) => events.log(line) });
+  const lock = writesModelDir(req.placement) ? acquireModelDirLock(req.modelDir, { log: (line) => events.log(line) }) : null;
   try {
     return await trainInLockedDir(req, events, policy);
   } catch (err) {
     throw explainCheckpointWriteFailure(err, req.modelDir, policy.last);
   } finally {
-    lock.release();
+    lock?.release();
   }
 }
 
@@ -119,15 +126,18 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
   const run: Run = {
     cfg, grid, train: train.samples, classes: train.classes, evalSet: evalSet.samples, evalSplit, fingerprint: datasetFingerprint(cfg.dataDir),
     parent, world: placementSize(cfg.placement), stepsPerEpoch: Math.ceil(train.samples.length / cfg.trainBatch), events,
+    writer: writesModelDir(cfg.placement),
   };
 
   // Settings are checked before any worker starts; a finished run says so and stops.
+  let startCheckpoint: { id: string; file: string } | null = parent ? { id: parent.id, file: path.join(cfg.modelDir, `${cfg.modelName}.json`) } : null;
   if (cfg.resume) {
     if (!checkpointExists(cfg.modelDir, policy.last)) {
       throw new GradiaInputError(path.join(cfg.modelDir, `${policy.last}.json`), 'nothing to resume: no checkpoint of an interrupted run');
     }
     const last = readCheckpointMeta(cfg.modelDir, policy.last);
     checkResumable(run, last);
+    startCheckpoint = { id: last.id, file: path.join(cfg.modelDir, `${policy.last}.json`) };
     if (last.position.epoch >= cfg.nEpoch) {
       events.log(`${path.join(cfg.modelDir, policy.last)}: all ${last.position.epoch} epochs of this run are done (--n-epoch ${cfg.nEpoch}); nothing to resume. Pass a larger --n-epoch to train on.`);
       return { phase: cfg.phase, epochs: last.history, best: last.best, last: policy.last, modelDir: cfg.modelDir, backend: 'none (nothing to do)', workers: 0, restarts: 0 };
@@ -148,7 +158,12 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
     for (;;) {
       let cluster: Cluster | null = null;
       try {
-        cluster = await startCluster({ placement: cfg.placement, replica, timeoutMs: cfg.stepTimeoutS * 1000, checkEvery: cfg.checkEvery });
+        const started = await startTrainingCluster({
+          placement: cfg.placement, replica, timeoutMs: cfg.stepTimeoutS * 1000, checkEvery: cfg.checkEvery,
+          agreement: { dataset: run.fingerprint, dataDir: cfg.dataDir, checkpoint: startCheckpoint?.id ?? null, checkpointFile: startCheckpoint?.file ?? null },
+        });
+        cluster = started.cluster;
+        for (const line of started.world) events.log(line);
         const backend = cluster.info[0] ? `${cluster.info[0].backend} (${cluster.info[0].backendReason})` : 'unknown';
         if (!resume && cluster.info[0]?.fcReinitialised) events.log(`${initialWeights}: its fc layer has another class count; fc re-initialised for ${replica.numClasses} classes`);
         events.workersUp(cluster.size);
@@ -159,6 +174,10 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
         outcome = 'finished';
         return { phase: cfg.phase, epochs: end.history, best: policy.best, last: policy.last, modelDir: cfg.modelDir, backend, workers: run.world, restarts };
       } catch (err) {
+        if (err instanceof RankFailedError) {
+          // An MPI rank died or stalled: no restart (the job is aborted); say what to resume from.
+          throw new RankFailedError(`${err.message}${checkpointExists(cfg.modelDir, policy.last) ? `; the last checkpoint is ${path.join(cfg.modelDir, policy.last)}: rerun with --resume` : ''}`, err.report);
+        }
         if (!(err instanceof WorkerFailedError)) throw err;
         const resumable = checkpointExists(cfg.modelDir, policy.last);
         if (restarts < cfg.maxRestarts && resumable) {
@@ -199,7 +218,8 @@ async function runEpochs(run: Run, cluster: Cluster, policy: CheckpointPolicy, s
   let { step, history } = start;
   let lastSavedStep = step;
   const save = async (name: string, best: Best, at: LoopState, resumable: boolean, state?: ReplicaState) => {
-    saveCheckpoint(cfg.modelDir, checkpointMeta(run, name, best, at), state ?? await cluster.getState(), resumable);
+    const s = state ?? await cluster.getState(); // a collective under MPI: every rank takes part
+    if (run.writer) saveCheckpoint(cfg.modelDir, checkpointMeta(run, name, best, at), s, resumable);
     if (name === policy.last) { events.checkpointSaved(); lastSavedStep = at.step; }
   };
 

@@ -3,7 +3,7 @@
 import { tf } from '../backend/tf.js';
 import { initBackend, type BackendRequest } from '../backend/select.js';
 import { crc32 } from '../comm/codec.js';
-import type { Ring } from '../comm/ring.js';
+import type { AllReducer } from '../comm/ring.js';
 import { flipMap } from '../data/flip.js';
 import {
   adamStep, bufferLayout, computeGradients, createAdamState, createModel,
@@ -38,7 +38,7 @@ export class Replica {
     private readonly config: ReplicaConfig,
     readonly rank: number,
     readonly world: number,
-    private readonly ring: Ring,
+    private readonly ring: AllReducer,
     private readonly model: Model,
     private params: Float32Array,
     private adam: AdamState,
@@ -56,7 +56,7 @@ export class Replica {
     });
   }
 
-  static async create(config: ReplicaConfig, rank: number, world: number, ring: Ring): Promise<Replica> {
+  static async create(config: ReplicaConfig, rank: number, world: number, ring: AllReducer): Promise<Replica> {
     checkInputSize(config.inputSize, 'input size');
     if (!Number.isInteger(config.microBatch) || config.microBatch < 1) throw new GradiaInputError(null, `--micro-batch must be a positive integer (got ${config.microBatch})`);
     const backend = await initBackend(config.backend as BackendRequest, { threads: config.threads });

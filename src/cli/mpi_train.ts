@@ -1,0 +1,139 @@
+// `gradia-dist train` started by an MPI launcher (mpirun, srun --mpi=pmix, an MPIJob): this
+// process is one rank with one replica. Rank 0 shows progress and writes checkpoints; every
+// rank may export metrics (labelled with its rank and host). Errors end the whole job: one
+// that every rank found alike (a data set that differs) is printed once by rank 0, then every
+// rank finalises MPI and exits; one of this rank alone (a crash, a stalled peer) is printed
+// with the rank and host and the job is aborted (MPI_Abort), so no rank waits forever.
+import os from 'node:os';
+import { Mpi, mpiAvailable } from '../comm/mpi.js';
+import { runTraining, type TrainRequest } from '../coordinator/train.js';
+import { AgreedInputError, RankFailedError } from '../coordinator/mpi_cluster.js';
+import { autoGpus, systemGpuProbe } from '../coordinator/placement.js';
+import { gpuForLocalRank, type LaunchWorld } from '../launch/world.js';
+import { TrainingMetrics, type MetricsServer } from '../monitoring/metrics_exporter.js';
+import { metricsObserver } from '../monitoring/metrics_observer.js';
+import { GradiaInputError, escapeControl } from '../util/errors.js';
+import { ProgressDisplay, progressObserver } from './progress.js';
+import { checkRuntimeFlags, defaultDecodeCacheBytes, printJsonLine } from './runtime_options.js';
+import type { TrainFlags } from './train_command.js';
+
+/** Ends the command with `code` without a message (another rank printed it). */
+export class SilentExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+    this.name = 'SilentExit';
+  }
+}
+
+const ABORT_CODE = 3;
+/** A rank that is not the one reporting a stall waits this long before it aborts too. */
+const QUIET_ABORT_DELAY_MS = 3000;
+
+/** Flags that choose replicas on this machine mean nothing under a launcher: one line, rank 0 says it. */
+function checkMpiFlags(flags: TrainFlags): void {
+  const conflict = flags.gpus !== undefined ? '--gpus' : flags.workers !== undefined ? '--workers' : flags.processes ? '--processes' : null;
+  if (conflict) throw new GradiaInputError(null, `${conflict} cannot be used under an MPI launcher: every rank is one replica (choose the count with mpirun -np N)`);
+  checkRuntimeFlags(flags);
+}
+
+export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): Promise<void> {
+  const speaks = launch.rank === 0;
+  // Before MPI is up, the ranks can only agree by construction (same flags, same build): rank 0 reports.
+  try {
+    checkMpiFlags(flags);
+    const have = mpiAvailable();
+    if (!have.ok) {
+      throw new GradiaInputError(null, `started by an MPI launcher (${launch.source}: rank ${launch.rank}${launch.size !== null ? ` of ${launch.size}` : ''}), but ${have.reason}`);
+    }
+  } catch (e) {
+    if (speaks) throw e;
+    throw new SilentExit(2);
+  }
+
+  // A GPU host: the local rank picks its GPU, as --gpus gives each worker process one.
+  let backend = flags.backend;
+  let gpu: string | null = null;
+  if (flags.backend === 'auto' || flags.backend === 'tensorflow') {
+    const ids = autoGpus(systemGpuProbe);
+    if (ids.length > 0) {
+      gpu = gpuForLocalRank(launch.localRank ?? 0, process.env.CUDA_VISIBLE_DEVICES, ids);
+      if (gpu !== null) {
+        process.env.CUDA_VISIBLE_DEVICES = gpu;
+        backend = 'tensorflow';
+      }
+    }
+  }
+
+  const mpi = await Mpi.init();
+  const host = mpi.host || os.hostname();
+  if (mpi.rank !== launch.rank || (launch.size !== null && mpi.size !== launch.size)) {
+    const line = `${launch.source} says rank ${launch.rank}${launch.size !== null ? ` of ${launch.size}` : ''}, but MPI sees rank ${mpi.rank} of ${mpi.size}: start the command with mpirun or srun --mpi=pmix`;
+    await mpi.finalize();
+    if (mpi.rank === 0) throw new GradiaInputError(null, line);
+    throw new SilentExit(2);
+  }
+
+  const replicasHere = launch.localSize ?? 1;
+  const request: TrainRequest = {
+    ...stripRuntime(flags),
+    backend: backend as TrainRequest['backend'],
+    placement: { kind: 'mpi', n: mpi.size, rank: mpi.rank },
+    loaderThreads: flags.loaderThreads,
+    decodeCacheBytes: flags.decodeCacheMb !== undefined ? Math.floor(flags.decodeCacheMb * 2 ** 20) : defaultDecodeCacheBytes(replicasHere, os.totalmem()),
+    threads: flags.threads ?? Math.max(1, Math.floor(os.availableParallelism() / replicasHere)),
+    stepTimeoutS: flags.stepTimeout,
+  };
+
+  const display = new ProgressDisplay({ enabled: mpi.rank === 0 });
+  const observers = mpi.rank === 0 ? [progressObserver(display)] : [];
+  let server: MetricsServer | null = null;
+  try {
+    if (flags.metricsPort !== null) {
+      const metrics = new TrainingMetrics();
+      metrics.registry.setDefaultLabels({ rank: String(mpi.rank), host });
+      // Ranks sharing a host need their own ports: --metrics-port + local rank (0 stays ephemeral).
+      const port = flags.metricsPort === 0 ? 0 : flags.metricsPort + (launch.localRank ?? 0);
+      server = await metrics.serve({ port, host: flags.metricsHost, lingerS: flags.metricsLingerS });
+      process.stderr.write(`gradia-dist: rank ${mpi.rank} (host ${host}): metrics: ${server.url}\n`);
+      observers.push(metricsObserver(metrics));
+    }
+    if (mpi.rank === 0) display.log(`MPI job: ${mpi.size} rank(s) on ${mpi.library}`);
+    const summary = await runTraining({ ...request, observers });
+    if (flags.json && mpi.rank === 0) printJsonLine({ command: 'train', ...summary, ranks: mpi.size });
+  } catch (e) {
+    await server?.close().catch(() => undefined);
+    server = null;
+    if (e instanceof AgreedInputError) {
+      await mpi.finalize();
+      if (e.report) throw e;
+      throw new SilentExit(2);
+    }
+    await abortJob(mpi, e, host);
+  } finally {
+    await server?.close();
+  }
+  await mpi.finalize();
+}
+
+/** Prints this rank's one line (unless another rank speaks for the job) and aborts every rank. Never resolves. */
+function abortJob(mpi: Mpi, e: unknown, host: string): Promise<never> {
+  const quiet = e instanceof RankFailedError && !e.report;
+  if (!quiet) {
+    const msg = e instanceof Error ? e.message : String(e);
+    // A stall is the job's verdict (it names the ranks); anything else is this rank's own failure.
+    const who = e instanceof RankFailedError ? '' : `rank ${mpi.rank} (host ${host}): `;
+    process.stderr.write(`gradia-dist: ${who}${escapeControl(msg)}\n`);
+    if (process.env.GRADIA_DEBUG && e instanceof Error) process.stderr.write(`${e.stack ?? ''}\n`);
+  }
+  if (quiet) setTimeout(() => mpi.abort(ABORT_CODE), QUIET_ABORT_DELAY_MS);
+  else mpi.abort(ABORT_CODE);
+  // MPI_Abort ends the process from the MPI thread; until then the command must not finish
+  // (main would exit without MPI_Finalize) and the event loop must stay alive.
+  setInterval(() => undefined, 1 << 30);
+  return new Promise<never>(() => undefined);
+}
+
+function stripRuntime(f: TrainFlags): Omit<TrainFlags, 'backend' | 'gpus' | 'workers' | 'processes' | 'threads' | 'loaderThreads' | 'decodeCacheMb' | 'stepTimeout' | 'json'> {
+  const { backend: _b, gpus: _g, workers: _w, processes: _p, threads: _t, loaderThreads: _l, decodeCacheMb: _d, stepTimeout: _s, json: _j, ...rest } = f;
+  return rest;
+}
