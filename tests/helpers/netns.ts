@@ -256,7 +256,7 @@ export interface Captured { code: number | null; signal: NodeJS.Signals | null; 
  * Runs argv (e.g. from `onHost`) to its end and captures its output; after `timeoutMs` its
  * process group is killed (mpirun and what it started) and `timedOut` is set.
  */
-export function capture(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number; onStdout?: (text: string) => void }): Promise<Captured> {
+export function capture(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number; onOutput?: (stdout: string, stderr: string) => void }): Promise<Captured> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...MPI_ROOT_ENV, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
@@ -264,9 +264,12 @@ export function capture(argv: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: s
     let timedOut = false;
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      opts.onStdout?.(d);
+      opts.onOutput?.(stdout, stderr);
     });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      opts.onOutput?.(stdout, stderr);
+    });
     const timer = setTimeout(() => {
       timedOut = true;
       try {
