@@ -5,6 +5,9 @@
 // rank finalises MPI and exits; one of this rank alone (a crash, a stalled peer) is printed
 // with the rank and host and the job is aborted (MPI_Abort), so no rank waits forever.
 import os from 'node:os';
+import path from 'node:path';
+import { checkpointExists } from '../coordinator/checkpoint.js';
+import { CheckpointPolicy } from '../coordinator/checkpoint_policy.js';
 import { Mpi, mpiAvailable } from '../comm/mpi.js';
 import { runTraining, type TrainRequest } from '../coordinator/train.js';
 import { AgreedInputError, RankFailedError } from '../coordinator/mpi_cluster.js';
@@ -26,8 +29,13 @@ export class SilentExit extends Error {
 }
 
 const ABORT_CODE = 3;
-/** A rank that is not the one reporting a stall waits this long before it aborts too. */
-const QUIET_ABORT_DELAY_MS = 3000;
+/** This rank has printed its verdict and is aborting the job: the launcher's SIGTERM needs no second line. */
+let aborting = false;
+/**
+ * A rank that is not the one reporting a stall leaves the abort to the reporter (two aborts
+ * garble mpirun's messages); it aborts itself only if the job is still alive this much later.
+ */
+const QUIET_ABORT_DELAY_MS = 30_000;
 
 /** Flags that choose replicas on this machine mean nothing under a launcher: one line, rank 0 says it. */
 function checkMpiFlags(flags: TrainFlags): void {
@@ -84,6 +92,18 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
     stepTimeoutS: flags.stepTimeout,
   };
 
+  // When another rank dies, the launcher names it ("mpirun noticed that process rank R ... on
+  // node H exited on signal ...") and stops the others with SIGTERM: rank 0 adds what to resume.
+  const onTerm = (): void => {
+    if (mpi.rank === 0 && !aborting) {
+      const last = new CheckpointPolicy(flags.phase, flags.modelName, flags.checkpointEvery).last;
+      const resumable = checkpointExists(flags.modelDir, last);
+      process.stderr.write(`gradia-dist: rank 0 (host ${host}): stopped by the MPI launcher (another rank ended; the launcher's message names it)${resumable ? `; the last checkpoint is ${path.join(flags.modelDir, last)}: rerun with --resume` : ''}\n`);
+    }
+    process.exit(143);
+  };
+  process.once('SIGTERM', onTerm);
+
   const display = new ProgressDisplay({ enabled: mpi.rank === 0 });
   const observers = mpi.rank === 0 ? [progressObserver(display)] : [];
   let server: MetricsServer | null = null;
@@ -98,7 +118,12 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
       observers.push(metricsObserver(metrics));
     }
     if (mpi.rank === 0) display.log(`MPI job: ${mpi.size} rank(s) on ${mpi.library}`);
+    // The replicas' checksums, compared over all ranks (--check-every, and before every checkpoint).
+    let lastCheck: { step: number; checksum: string } | null = null;
+    observers.push({ step: (s) => { if (s.result.checksum) lastCheck = { step: s.step, checksum: s.result.checksum }; } });
     const summary = await runTraining({ ...request, observers });
+    const checked = lastCheck as { step: number; checksum: string } | null;
+    if (mpi.rank === 0 && checked) display.log(`weights identical on all ${mpi.size} ranks (checksum ${checked.checksum} after step ${checked.step})`);
     if (flags.json && mpi.rank === 0) printJsonLine({ command: 'train', ...summary, ranks: mpi.size });
   } catch (e) {
     await server?.close().catch(() => undefined);
@@ -112,11 +137,13 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
   } finally {
     await server?.close();
   }
+  process.off('SIGTERM', onTerm);
   await mpi.finalize();
 }
 
 /** Prints this rank's one line (unless another rank speaks for the job) and aborts every rank. Never resolves. */
 function abortJob(mpi: Mpi, e: unknown, host: string): Promise<never> {
+  aborting = true;
   const quiet = e instanceof RankFailedError && !e.report;
   if (!quiet) {
     const msg = e instanceof Error ? e.message : String(e);

@@ -128,12 +128,12 @@ export class MpiCluster {
     if (late.length === 0) {
       // Everyone reached it (or this rank is the late one): it did not complete.
       const reporter = this.rank === 0;
-      return new RankFailedError(`${what} did not finish within ${s} s (--step-timeout): every rank reached it (${list(arrived)}) but it did not complete (a rank stalled inside it, or a link is down); aborting the job`, reporter);
+      return new RankFailedError(`${what} did not finish within ${s} s (--step-timeout): every rank reached it (${list(arrived)}) but it did not complete (a rank stalled inside it, or a link is down); aborting the job (MPI_Abort)`, reporter);
     }
     const reporter = arrived[0]?.rank === this.rank;
     const who = late.map(describeRank).join(', ');
     return new RankFailedError(
-      `${what}: ${who} did not reach it within ${s} s (--step-timeout); arrived: rank${arrived.length > 1 ? 's' : ''} ${list(arrived)}; aborting the job`,
+      `${what}: ${who} did not arrive within ${s} s (--step-timeout); rank${arrived.length > 1 ? 's' : ''} ${list(arrived)} arrived and waited; aborting the job (MPI_Abort)`,
       reporter,
     );
   }
