@@ -98,7 +98,7 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
     if (mpi.rank === 0 && !aborting) {
       const last = new CheckpointPolicy(flags.phase, flags.modelName, flags.checkpointEvery).last;
       const resumable = checkpointExists(flags.modelDir, last);
-      process.stderr.write(`gradia-dist: rank 0 (host ${host}): stopped by the MPI launcher (another rank ended; the launcher's message names it)${resumable ? `; the last checkpoint is ${path.join(flags.modelDir, last)}: rerun with --resume` : ''}\n`);
+      process.stderr.write(`gradia-dist: rank 0 (host ${host}): stopped by the MPI launcher (another rank ended, named in the launcher's message, or the job was interrupted)${resumable ? `; the last checkpoint is ${path.join(flags.modelDir, last)}: rerun with --resume` : ''}\n`);
     }
     process.exit(143);
   };

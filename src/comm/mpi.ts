@@ -32,6 +32,8 @@ interface MpiAddon {
   finalize(): Promise<void>;
   abort(code: number): void;
   arrivals(): number[];
+  silences(): number[];
+  lastPause(): { seconds: number; endedAgo: number };
   mpiVersion(): string;
 }
 
@@ -139,6 +141,23 @@ export class Mpi {
    */
   arrivals(): number[] {
     return this.addon.arrivals();
+  }
+
+  /**
+   * For each rank, seconds since this rank last heard its heartbeat (sent every second by the
+   * addon's MPI thread, whatever JS is doing): a stopped, hung or cut-off process falls silent.
+   */
+  silences(): number[] {
+    return this.addon.silences();
+  }
+
+  /**
+   * Was this process itself paused (SIGSTOP, a frozen VM) within the last `withinS` seconds?
+   * Then the others' silence says nothing about them.
+   */
+  wasPaused(withinS: number): boolean {
+    const p = this.addon.lastPause();
+    return p.endedAgo >= 0 && p.endedAgo <= withinS;
   }
 
   /** MPI_Abort(MPI_COMM_WORLD, code): the launcher ends every rank. Does not return normally. */

@@ -64,6 +64,9 @@ export interface MpiClusterOptions {
   agreement: RankAgreement;
 }
 
+/** Heartbeats come every second: this much silence means the process is not running. */
+const SILENT_AFTER_S = 5;
+
 const describeRank = (r: RankInfo): string => `rank ${r.rank} (host ${r.host}, pid ${r.pid})`;
 
 function list(ranks: RankInfo[]): string {
@@ -121,10 +124,23 @@ export class MpiCluster {
 
   private stallError(what: string, ms: number): RankFailedError {
     const arrivals = this.mpi.arrivals();
+    const silences = this.mpi.silences();
     const mine = arrivals[this.rank]!;
+    const s = ms / 1000;
+    // This process was stopped itself (and continued, as the launcher does before it kills):
+    // what it saw of the others is stale; the ranks that kept running speak for the job.
+    if (this.mpi.wasPaused(s + SILENT_AFTER_S)) {
+      return new RankFailedError(`${what}: ${describeRank(this.ranks[this.rank]!)} was itself paused; aborting the job (MPI_Abort)`, false);
+    }
+    // A silent rank (no heartbeat) is the cause wherever it stopped, even inside the collective.
+    const silent = this.ranks.filter((r) => silences[r.rank]! > SILENT_AFTER_S);
+    if (silent.length > 0) {
+      const alive = this.ranks.filter((r) => !silent.includes(r));
+      const who = silent.map((r) => `${describeRank(r)} stopped responding (no heartbeat for ${Math.round(silences[r.rank]!)} s: stopped, hung or cut off)`).join('; ');
+      return new RankFailedError(`${what} did not finish within ${s} s (--step-timeout): ${who}; rank${alive.length > 1 ? 's' : ''} ${list(alive)} waited; aborting the job (MPI_Abort)`, alive[0]?.rank === this.rank);
+    }
     const late = this.ranks.filter((r) => arrivals[r.rank]! < mine);
     const arrived = this.ranks.filter((r) => arrivals[r.rank]! >= mine);
-    const s = ms / 1000;
     if (late.length === 0) {
       // Everyone reached it (or this rank is the late one): it did not complete.
       const reporter = this.rank === 0;

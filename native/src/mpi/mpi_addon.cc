@@ -5,7 +5,9 @@
 //
 // Every wait is a poll (MPI_Test* on non-blocking requests) so that, while a job waits, the
 // MPI thread still (a) records which ranks announced their arrival at a collective (the
-// step watchdog names the ones that did not) and (b) honours abort(code) -> MPI_Abort.
+// step watchdog names the ones that did not), (b) exchanges heartbeats (a stopped or hung
+// process stops sending them, a rank busy computing in JS does not) and (c) honours
+// abort(code) -> MPI_Abort.
 //
 // allreduceSum is the project's ring all-reduce (src/comm/ring.ts) over MPI point-to-point:
 // the same buckets, segments and summation order, so the sums are bitwise those of the
@@ -33,6 +35,9 @@ namespace {
 constexpr int kTagRing = 7101;
 constexpr int kTagArrive = 7102;
 constexpr int kTagSendrecv = 7103;
+constexpr int kTagBeat = 7104;
+/** Every rank's MPI thread tells the others it is alive this often (a stopped process cannot). */
+constexpr double kBeatIntervalS = 1.0;
 
 using Clock = std::chrono::steady_clock;
 double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -91,6 +96,25 @@ class MpiThread {
     return arrived_;
   }
 
+  /**
+   * This process's own last pause: the longest gap between two polls of the MPI thread seen
+   * (seconds) and how long ago it ended; {0, -1} when none longer than kPauseS. A process that
+   * was stopped (SIGSTOP) and continued sees the others as silent: it must not blame them.
+   */
+  std::pair<double, double> lastPause() {
+    std::lock_guard<std::mutex> l(arrMu_);
+    if (pauseGapS_ <= 0) return {0.0, -1.0};
+    return {pauseGapS_, secondsSince(pauseEnd_)};
+  }
+
+  /** Seconds since each rank's last heartbeat (this rank: 0). */
+  std::vector<double> silences() {
+    std::lock_guard<std::mutex> l(arrMu_);
+    std::vector<double> out(lastHeard_.size(), 0.0);
+    for (size_t i = 0; i < lastHeard_.size(); i++) out[i] = static_cast<int>(i) == rank ? 0.0 : secondsSince(lastHeard_[i]);
+    return out;
+  }
+
   bool finalized() const { return finalized_.load(); }
 
  private:
@@ -105,6 +129,13 @@ class MpiThread {
   int64_t seq_ = 0;  // MPI thread only: collectives announced so far
   std::mutex arrMu_;
   std::vector<int64_t> arrived_;  // per rank: the last collective sequence number it announced (-1: none)
+  std::vector<Clock::time_point> lastHeard_;  // per rank: its last heartbeat (init time before the first)
+  Clock::time_point lastBeat_{};
+  Clock::time_point lastPump_ = Clock::now();
+  Clock::time_point pauseEnd_{};
+  double pauseGapS_ = 0;
+  static constexpr double kPauseS = 2.0;
+  bool beating_ = false;
   std::deque<std::pair<std::unique_ptr<int64_t>, MPI_Request>> arrivalSends_;
   std::thread thread_;
 
@@ -186,12 +217,22 @@ class MpiThread {
     {
       std::lock_guard<std::mutex> l(arrMu_);
       arrived_.assign(size, -1);
+      lastHeard_.assign(size, Clock::now());
     }
+    beating_ = true;
+    lastPump_ = Clock::now();
     initialised_ = true;
   }
 
   void doFinalize() {
     if (!initialised_) return;
+    // No heartbeat may be in flight when MPI shuts down: stop sending, meet every rank (still
+    // draining what arrives meanwhile), then drain what is left.
+    beating_ = false;
+    MPI_Request req;
+    check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier (finalize)");
+    waitAll(&req, 1, "finalize");
+    pump();
     waitArrivalSends();
     check(MPI_Finalize(), "MPI_Finalize");
     finalized_.store(true);
@@ -221,6 +262,33 @@ class MpiThread {
       std::_Exit(code);
     }
     if (!initialised_ || finalized_.load()) return;
+    {
+      double gap = secondsSince(lastPump_);
+      lastPump_ = Clock::now();
+      if (gap > kPauseS) {
+        std::lock_guard<std::mutex> l(arrMu_);
+        pauseGapS_ = gap;
+        pauseEnd_ = lastPump_;
+      }
+    }
+    if (beating_ && size > 1 && secondsSince(lastBeat_) >= kBeatIntervalS) {
+      lastBeat_ = Clock::now();
+      for (int p = 0; p < size; p++) {
+        if (p == rank) continue;
+        auto buf = std::make_unique<int64_t>(0);
+        MPI_Request req;
+        if (MPI_Isend(buf.get(), 1, MPI_INT64_T, p, kTagBeat, MPI_COMM_WORLD, &req) == MPI_SUCCESS) arrivalSends_.emplace_back(std::move(buf), req);
+      }
+    }
+    for (;;) {
+      int flag = 0;
+      MPI_Status st;
+      if (MPI_Iprobe(MPI_ANY_SOURCE, kTagBeat, MPI_COMM_WORLD, &flag, &st) != MPI_SUCCESS || !flag) break;
+      int64_t s = 0;
+      if (MPI_Recv(&s, 1, MPI_INT64_T, st.MPI_SOURCE, kTagBeat, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
+      std::lock_guard<std::mutex> l(arrMu_);
+      lastHeard_[st.MPI_SOURCE] = Clock::now();
+    }
     for (;;) {
       int flag = 0;
       MPI_Status st;
@@ -230,10 +298,10 @@ class MpiThread {
       std::lock_guard<std::mutex> l(arrMu_);
       if (s > arrived_[st.MPI_SOURCE]) arrived_[st.MPI_SOURCE] = s;
     }
-    while (!arrivalSends_.empty()) {
+    for (auto it = arrivalSends_.begin(); it != arrivalSends_.end();) {
       int done = 0;
-      if (MPI_Test(&arrivalSends_.front().second, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS || !done) break;
-      arrivalSends_.pop_front();
+      if (MPI_Test(&it->second, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && done) it = arrivalSends_.erase(it);
+      else ++it;
     }
   }
 
@@ -529,6 +597,23 @@ Napi::Value Arrivals(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value Silences(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<double> s = mpi(env).silences();
+  Napi::Array out = Napi::Array::New(env, s.size());
+  for (size_t i = 0; i < s.size(); i++) out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, s[i]));
+  return out;
+}
+
+Napi::Value LastPause(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto p = mpi(env).lastPause();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("seconds", p.first);
+  o.Set("endedAgo", p.second);
+  return o;
+}
+
 Napi::Value Version(const Napi::CallbackInfo& info) {
   int major = 0, minor = 0;
   MPI_Get_version(&major, &minor);
@@ -545,6 +630,8 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   exports.Set("finalize", Napi::Function::New(env, Finalize));
   exports.Set("abort", Napi::Function::New(env, Abort));
   exports.Set("arrivals", Napi::Function::New(env, Arrivals));
+  exports.Set("silences", Napi::Function::New(env, Silences));
+  exports.Set("lastPause", Napi::Function::New(env, LastPause));
   exports.Set("mpiVersion", Napi::Function::New(env, Version));
   return exports;
 }
