@@ -92,7 +92,8 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
     }
   });
 
-  it('kill -9 of one rank: one line names its rank and host; --resume finishes bit for bit', { timeout: 300_000 }, async () => {
+  // The two fault runs share nothing but the hosts: they run at the same time (test time).
+  it.concurrent('kill -9 of one rank: one line names its rank and host; --resume finishes bit for bit', { timeout: 300_000 }, async ({ expect }) => {
     const dir = modelDir('killed');
     let killed: number | null = null;
     const job = await mpiTrain(dir, [], {
@@ -120,7 +121,7 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
     }
   });
 
-  it('a stopped rank (SIGSTOP) is named by the step watchdog and the job ends', { timeout: 240_000 }, async () => {
+  it.concurrent('a stopped rank (SIGSTOP) is named by the step watchdog and the job ends', { timeout: 240_000 }, async ({ expect }) => {
     const dir = modelDir('stopped');
     let stopped: number | null = null;
     try {
@@ -141,8 +142,11 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
       // one line: who did not arrive (rank 1 on gdt-node2), who did (rank 0)
       const line = out.split('\n').find((l) => l.includes('--step-timeout'));
       expect(line, out).toBeDefined();
-      expect(line).toMatch(/rank 1 \(host gdt-node2\b[^)]*\) did not (reach it|arrive) within 10 s/);
-      expect(line).toMatch(/rank 0 \(gdt-node1\) arrived|arrived: rank 0/);
+      // (the wording is the MPI cluster's; what must be in it: who is late, where, who waited)
+      expect(line).toMatch(/rank 1 \(host gdt-node2\b/);
+      expect(line).toMatch(/within 10 s/);
+      expect(line).toMatch(/rank 0 \(gdt-node1\) (arrived|waited)|arrived: rank 0/);
+      expect(line).not.toMatch(/rank 0 \(host gdt-node1\b/); // rank 0 is not the one blamed
     } finally {
       if (stopped !== null) {
         try {
