@@ -38,8 +38,9 @@ function has(cmd: string): boolean {
 export function netnsSupport(): { ok: true } | { ok: false; why: string } {
   if (process.platform !== 'linux') return { ok: false, why: 'network namespaces need Linux' };
   if (process.getuid?.() !== 0) return { ok: false, why: 'creating network namespaces needs root' };
-  for (const cmd of ['ip', 'tc', 'unshare', 'mpirun']) {
-    if (!has(cmd)) return { ok: false, why: `\`${cmd}\` is not installed (iproute2, util-linux, openmpi-bin)` };
+  const needed = { ip: 'iproute2', tc: 'iproute2', unshare: 'util-linux', mpirun: 'openmpi-bin' };
+  for (const [cmd, pkg] of Object.entries(needed)) {
+    if (!has(cmd)) return { ok: false, why: `\`${cmd}\` is not installed (Debian package ${pkg})` };
   }
   return { ok: true };
 }
@@ -57,7 +58,7 @@ function listRootLinks(): string[] {
   return run('ip', ['-o', 'link', 'show'])
     .split('\n')
     .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
-    .filter((n) => n.startsWith(PREFIX) || n.startsWith('gdt'));
+    .filter((n) => n.startsWith('gdt'));
 }
 
 /** Every gdt-* object left on the machine: namespaces and host-namespace links. */
