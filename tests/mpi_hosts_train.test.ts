@@ -125,7 +125,7 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
     const dir = modelDir('stopped');
     let stopped: number | null = null;
     try {
-      const job = await mpiTrain(dir, ['--step-timeout', '10'], {
+      const job = await mpiTrain(dir, ['--step-timeout', '15'], {
         timeoutMs: 180_000,
         whenRunning: (output) => {
           const victim = rankPids(output).get(1);
@@ -144,7 +144,7 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
       expect(line, out).toBeDefined();
       // (the wording is the MPI cluster's; what must be in it: who is late, where, who waited)
       expect(line).toMatch(/rank 1 \(host gdt-node2\b/);
-      expect(line).toMatch(/within 10 s/);
+      expect(line).toMatch(/within 15 s/);
       expect(line).toMatch(/rank 0 \(gdt-node1\) (arrived|waited)|arrived: rank 0/);
       expect(line).not.toMatch(/rank 0 \(host gdt-node1\b/); // rank 0 is not the one blamed
     } finally {
