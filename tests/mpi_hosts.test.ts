@@ -6,12 +6,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mpiAvailable } from '../src/comm/mpi.js';
 import { repoRoot } from '../src/util/paths.js';
+import { inputFor } from './helpers/mpi_allreduce_child.js';
+import { referenceAllReduce } from './helpers/ring_oracle.js';
 import { capture, createHosts, leftoverObjects, netnsSupport, sweepStaleHosts, type NetnsHosts } from './helpers/netns.js';
 
 const support = netnsSupport();
 const mustRun = support.ok || !!process.env.CI;
 
+const addon = mpiAvailable();
 const HELPER = path.join(repoRoot, 'dist', 'tests', 'helpers', 'netns.js');
 
 /** Runs a child node process that builds a 2-host set, prints its id, then does `then`. */
@@ -71,6 +75,23 @@ describe.runIf(mustRun)('netns hosts (mpirun across namespaces)', () => {
     const lines = r.stdout.trim().split('\n').sort();
     // 1 + 2 + 3 = 6 on every rank; rank k on host k+1 (hostfile order, one slot each)
     expect(lines).toEqual([0, 1, 2].map((k) => `rank=${k} size=3 host=gdt-node${k + 1} sum=6`));
+  });
+
+  it.runIf(addon.ok || !!process.env.CI)('the MPI addon across the three hosts: the ring oracle\'s bits on every rank', async () => {
+    if (!addon.ok) throw new Error(`CI must run it: ${addon.reason}`);
+    const [n, bucket] = [50, 7];
+    const child = path.join(repoRoot, 'dist', 'tests', 'helpers', 'mpi_allreduce_child.js');
+    const r = await capture(hosts.onHost(0, ['mpirun', '-np', '3', ...hosts.mpirunOptions(), '-x', 'ALLREDUCE_N', '-x', 'ALLREDUCE_BUCKET', process.execPath, child]), {
+      timeoutMs: 60_000,
+      env: { ALLREDUCE_N: String(n), ALLREDUCE_BUCKET: String(bucket) },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as { size: number; ranks: { ring: string }[] };
+    expect(out.size).toBe(3);
+    const want = referenceAllReduce([0, 1, 2].map((k) => inputFor(k, n)), bucket);
+    for (const [k, got] of out.ranks.entries()) {
+      expect(Buffer.from(got.ring, 'base64').equals(Buffer.from(want.buffer)), `rank ${k}`).toBe(true);
+    }
   });
 
   it('a token bucket on a link caps its rate, and comes off again', async () => {
