@@ -155,5 +155,6 @@ describe.runIf(mustRun)('netns hosts cleanup', () => {
     const removed = sweepStaleHosts();
     expect(removed.sort()).toEqual([`${r.id}-10.213.0.1`, `${r.id}-10.213.0.2`, `${r.id}-br`].sort());
     expect(namespacesOf(r.id)).toEqual([]); // ...and gone
+    expect(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`${r.id}-`))).toEqual([]); // its temp folder too
   });
 });

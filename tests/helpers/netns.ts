@@ -98,6 +98,11 @@ export function sweepStaleHosts(): string[] {
       removed.push(ns);
     }
   }
+  // the agent script and hostfile folders of those sets (a killed process could not remove them)
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const pid = Number(/^gdt-(\d+)-\d+-/.exec(name)?.[1]);
+    if (pid > 0 && pid !== process.pid && !pidAlive(pid)) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
   return removed;
 }
 
