@@ -60,11 +60,10 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
 
   // A GPU host: the local rank picks its GPU, as --gpus gives each worker process one.
   let backend = flags.backend;
-  let gpu: string | null = null;
   if (flags.backend === 'auto' || flags.backend === 'tensorflow') {
     const ids = autoGpus(systemGpuProbe);
     if (ids.length > 0) {
-      gpu = gpuForLocalRank(launch.localRank ?? 0, process.env.CUDA_VISIBLE_DEVICES, ids);
+      const gpu = gpuForLocalRank(launch.localRank ?? 0, process.env.CUDA_VISIBLE_DEVICES, ids);
       if (gpu !== null) {
         process.env.CUDA_VISIBLE_DEVICES = gpu;
         backend = 'tensorflow';
@@ -114,7 +113,7 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
       // Ranks sharing a host need their own ports: --metrics-port + local rank (0 stays ephemeral).
       const port = flags.metricsPort === 0 ? 0 : flags.metricsPort + (launch.localRank ?? 0);
       server = await metrics.serve({ port, host: flags.metricsHost, lingerS: flags.metricsLingerS });
-      process.stderr.write(`gradia-dist: rank ${mpi.rank} (host ${host}): metrics: ${server.url}\n`);
+      process.stderr.write(`rank ${mpi.rank} (host ${host}): metrics: ${server.url}\n`);
       observers.push(metricsObserver(metrics));
     }
     if (mpi.rank === 0) display.log(`MPI job: ${mpi.size} rank(s) on ${mpi.library}`);

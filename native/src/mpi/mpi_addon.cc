@@ -32,10 +32,14 @@
 
 namespace {
 
-constexpr int kTagRing = 7101;
 constexpr int kTagArrive = 7102;
 constexpr int kTagSendrecv = 7103;
 constexpr int kTagBeat = 7104;
+// The ring all-reduce: tags kTagRingBase .. kTagRingBase + kRingTags - 1 (MPI guarantees
+// tags up to 32767), kRingWindow buckets in flight.
+constexpr int kTagRingBase = 10000;
+constexpr int kRingTags = 20000;
+constexpr int kRingWindow = 4;
 /** Every rank's MPI thread tells the others it is alive this often (a stopped process cannot). */
 constexpr double kBeatIntervalS = 1.0;
 
@@ -330,7 +334,12 @@ class MpiThread {
     if (finalized_.load()) throw MpiError("MPI was finalized");
   }
 
-  /** The ring all-reduce of src/comm/ring.ts, in place, over MPI point-to-point messages. */
+  /**
+   * The ring all-reduce of src/comm/ring.ts, in place, over MPI point-to-point messages.
+   * Buckets are independent, so up to kRingWindow of them are in flight at once (one adds
+   * while the next one's data is on the wire); within a bucket the rounds run in the ring's
+   * order, so every element is summed exactly as the single-machine ring sums it.
+   */
   void ringAllreduce(Job& job, float* data, int64_t total, int64_t bucketSize) {
     requireInit();
     auto t0 = Clock::now();
@@ -348,40 +357,80 @@ class MpiThread {
       a = (k * len) / R;
       b = ((k + 1) * len) / R;
     };
-    std::vector<float> tmp;
-    bool firstWait = true;
+    // Stages of a bucket: R-1 reduce-scatter rounds, then R-1 all-gather rounds.
+    const int stages = 2 * (R - 1);
+    // Each (bucket slot, stage) has its own tag, so messages of buckets in flight never mix.
+    int window = kRingWindow;
+    while (window > 1 && window * stages > kRingTags) window--;
     const int64_t nBuckets = (total + bucketSize - 1) / bucketSize;
-    for (int64_t bucket = 0; bucket < nBuckets; bucket++) {
-      const int64_t base = bucket * bucketSize;
-      const int64_t len = std::min(bucketSize, total - base);
-      auto exchange = [&](int64_t sendSeg, int64_t recvSeg, bool accumulate) {
-        int64_t sa, sb, ra, rb;
-        bounds(len, sendSeg, sa, sb);
-        bounds(len, recvSeg, ra, rb);
-        float* recvInto = data + base + ra;
-        if (accumulate) {
-          tmp.resize(static_cast<size_t>(rb - ra));
-          recvInto = tmp.data();
+    struct Flight {
+      int64_t bucket, base, len;
+      int stage;
+      MPI_Request req[2];
+      std::vector<float> tmp;  // a reduce-scatter round receives here, then adds
+      int64_t ra, rb;
+    };
+    std::deque<Flight> active;
+    auto post = [&](Flight& f) {
+      const int st = f.stage;
+      const bool accumulate = st < R - 1;
+      const int g = st - (R - 1);
+      const int64_t sendSeg = accumulate ? mod(r - st, R) : mod(r + 1 - g, R);
+      const int64_t recvSeg = accumulate ? mod(r - st - 1, R) : mod(r - g, R);
+      int64_t sa, sb;
+      bounds(f.len, sendSeg, sa, sb);
+      bounds(f.len, recvSeg, f.ra, f.rb);
+      float* recvInto = data + f.base + f.ra;
+      if (accumulate) {
+        f.tmp.resize(static_cast<size_t>(f.rb - f.ra));
+        recvInto = f.tmp.data();
+      }
+      const int tag = kTagRingBase + static_cast<int>((f.bucket % window) * stages + st);
+      check(MPI_Irecv(recvInto, static_cast<int>(f.rb - f.ra), MPI_FLOAT, prev, tag, MPI_COMM_WORLD, &f.req[0]), "MPI_Irecv");
+      check(MPI_Isend(data + f.base + sa, static_cast<int>(sb - sa), MPI_FLOAT, next, tag, MPI_COMM_WORLD, &f.req[1]), "MPI_Isend");
+      job.bytesSent += 4.0 * static_cast<double>(sb - sa);
+      job.messages += 1;
+    };
+    int64_t nextBucket = 0;
+    bool firstDone = false;
+    int spins = 0;
+    for (;;) {
+      while (static_cast<int>(active.size()) < window && nextBucket < nBuckets) {
+        const int64_t base = nextBucket * bucketSize;
+        active.push_back(Flight{nextBucket, base, std::min(bucketSize, total - base), 0, {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, {}, 0, 0});
+        nextBucket++;
+        post(active.back());
+      }
+      if (active.empty()) break;
+      bool progressed = false;
+      for (Flight& f : active) {
+        int done = 0;
+        check(MPI_Testall(2, f.req, &done, MPI_STATUSES_IGNORE), "all-reduce");
+        if (!done) continue;
+        progressed = true;
+        if (!firstDone) {
+          job.waitSeconds = secondsSince(t0);
+          firstDone = true;
         }
-        MPI_Request reqs[2];
-        check(MPI_Irecv(recvInto, static_cast<int>(rb - ra), MPI_FLOAT, prev, kTagRing, MPI_COMM_WORLD, &reqs[0]), "MPI_Irecv");
-        check(MPI_Isend(data + base + sa, static_cast<int>(sb - sa), MPI_FLOAT, next, kTagRing, MPI_COMM_WORLD, &reqs[1]), "MPI_Isend");
-        auto w0 = Clock::now();
-        waitAll(reqs, 2, "all-reduce");
-        if (firstWait) {
-          job.waitSeconds = secondsSince(w0);
-          firstWait = false;
-        }
-        job.bytesSent += 4.0 * static_cast<double>(sb - sa);
-        job.messages += 1;
-        if (accumulate) {
-          float* d = data + base + ra;
+        if (f.stage < R - 1) {
+          float* d = data + f.base + f.ra;
           // The ring's order: what arrived (the partial sum so far) plus this rank's own value.
-          for (int64_t i = 0; i < rb - ra; i++) d[i] = tmp[i] + d[i];
+          for (int64_t i = 0; i < f.rb - f.ra; i++) d[i] = f.tmp[i] + d[i];
         }
-      };
-      for (int s = 0; s < R - 1; s++) exchange(mod(r - s, R), mod(r - s - 1, R), true);
-      for (int s = 0; s < R - 1; s++) exchange(mod(r + 1 - s, R), mod(r - s, R), false);
+        if (++f.stage < stages) post(f);
+      }
+      // Moving a Flight keeps its tmp buffer where it is (a moved vector keeps its storage).
+      while (!active.empty() && active.front().stage >= stages) active.pop_front();
+      for (auto it = active.begin(); it != active.end();) {
+        if (it->stage >= stages) it = active.erase(it);
+        else ++it;
+      }
+      if (progressed) {
+        spins = 0;
+        continue;
+      }
+      pump();
+      if (++spins > 2000) std::this_thread::sleep_for(std::chrono::microseconds(spins > 20000 ? 200 : 20));
     }
     job.seconds = secondsSince(t0);
   }
