@@ -261,12 +261,17 @@ describe('training and evaluation sets with negative labels and a budget (genera
     const opts = { phase: 2 as const, reasonability: false, grid: 3, checkImages: false };
     const all = await buildTrainSet(dir, opts);
     const nAll = all.samples.filter((s) => s.target).length;
+    // only maps that supervise attention (an attention weight) count: unjudged maps have none
+    const unjudged = await buildTrainSet(dir, { ...opts, labelBudget: { perClass: 3, seed: 5 } });
+    expect(unjudged.budget).toEqual([{ available: 0, kept: 0 }, { available: 0, kept: 0 }]);
+    const judged = Object.fromEntries(all.samples.filter((s) => s.target).map((s) => [s.fileName, 'Unreasonable Inaccurate']));
+    fs.writeFileSync(path.join(dir, 'reasonablity_val.json'), JSON.stringify(judged));
     const a = await buildTrainSet(dir, { ...opts, labelBudget: { perClass: 3, seed: 5 } });
     const kept = a.samples.filter((s) => s.target);
     expect(kept).toHaveLength(6);
     expect(kept.filter((s) => s.label === 0)).toHaveLength(3);
     expect(a.samples).toHaveLength(all.samples.length);
-    for (const s of a.samples) if (!s.target) expect([s.predWeight, s.attWeight]).toEqual([1, 0]);
+    for (const s of a.samples) expect([s.predWeight, s.attWeight]).toEqual(s.target ? [1, 1] : [1, 0]);
     expect(a.budget!.map((c) => c.kept)).toEqual([3, 3]);
     const again = await buildTrainSet(dir, { ...opts, labelBudget: { perClass: 3, seed: 5 } });
     expect(again.samples.filter((s) => s.target).map((s) => s.fileName)).toEqual(kept.map((s) => s.fileName));

@@ -157,7 +157,9 @@ export async function buildTrainSet(dataDir: string, opts: TrainSetOptions): Pro
   });
   let budget: TrainSet['budget'];
   if (opts.labelBudget) {
-    const labelled = samples.flatMap((s, i) => (s.target ? [i] : []));
+    // Candidates are the maps that would supervise attention (a target and an attention
+    // weight: GRADIA gives unjudged and 'Reasonable Accurate' maps none), so N means N.
+    const labelled = samples.flatMap((s, i) => (s.target && s.attWeight > 0 ? [i] : []));
     const draw = drawLabelBudget(labelled.map((i) => samples[i]!), scan.classes.length, opts.labelBudget);
     labelled.forEach((i, k) => {
       if (!draw.keep.has(k)) samples[i] = unlabelled(images[i]!);
