@@ -163,6 +163,9 @@ describe("RES's CSV label files", () => {
       ['img_idx,attention,img_check\na,"[[1]],good\n', /line 2: a quoted field is never closed/],
       ['img_idx,attention,img_check\na,[[1]],good,extra\n', /line 2: 4 fields, the header has 3/],
       ['img_idx,attention,img_check\na,x"y,good\n', /line 2: a quote inside an unquoted field/],
+      ['img_idx,attention,img_check\na,"[[1]]"x,good\n', /line 2: text after a closing quote/],
+      [csv([['a', '[[1, 0] [1, 1]]', 'good']]), /expected ',' or '\]' after row 0/],
+      [csv([['a', '[[1, 0]] x', 'good']]), /text after the list/],
     ];
     for (const [content, re] of cases) {
       const f = file(content, 'labels.csv');

@@ -25,87 +25,139 @@ interface CsvRecord {
 /**
  * RFC 4180 CSV (what pandas writes and reads): comma-separated fields, double-quoted when
  * they hold commas, quotes or newlines, `""` for a quote inside quotes; LF or CRLF records.
+ * Fields are sliced out of the text (a 224 x 224 map is ~150 kB of it), never built a
+ * character at a time.
  */
 export function parseCsv(text: string, file: string): CsvRecord[] {
   const out: CsvRecord[] = [];
-  let fields: string[] = [];
-  let field = '';
-  let line = 1;
-  let start = 1;
+  const special = /[,\r\n"]/g;
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; // byte order mark
-  let quoted = false;
-  let atFieldStart = true;
-  const endRecord = (): void => {
-    fields.push(field);
-    if (!(fields.length === 1 && fields[0] === '')) out.push({ fields, line: start }); // skip blank lines
-    fields = [];
-    field = '';
-    atFieldStart = true;
+  let line = 1;
+  let fields: string[] = [];
+  let start = line;
+  const countLines = (a: number, b: number): void => {
+    for (let k = text.indexOf('\n', a); k >= 0 && k < b; k = text.indexOf('\n', k + 1)) line++;
   };
-  for (; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else {
-        if (c === '\n') line++;
-        field += c;
+  for (;;) {
+    // one field starts at i
+    let field: string;
+    if (text[i] === '"') {
+      const parts: string[] = [];
+      let j = i + 1;
+      for (;;) {
+        const q = text.indexOf('"', j);
+        if (q < 0) throw new GradiaInputError(file, `line ${start}: a quoted field is never closed (not valid CSV)`);
+        parts.push(text.slice(j, q));
+        countLines(j, q);
+        if (text[q + 1] === '"') {
+          parts.push('"');
+          j = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
       }
-      continue;
+      field = parts.length === 1 ? parts[0]! : parts.join('');
+      if (i < text.length && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') throw new GradiaInputError(file, `line ${line}: text after a closing quote (not valid CSV)`);
+    } else {
+      special.lastIndex = i;
+      const m = special.exec(text);
+      const j = m ? m.index : text.length;
+      if (m && m[0] === '"') throw new GradiaInputError(file, `line ${line}: a quote inside an unquoted field (not valid CSV)`);
+      field = text.slice(i, j);
+      i = j;
     }
-    if (c === '"' && atFieldStart) {
-      quoted = true;
-      atFieldStart = false;
-    } else if (c === ',') {
-      fields.push(field);
-      field = '';
-      atFieldStart = true;
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      endRecord();
+    fields.push(field);
+    if (i >= text.length || text[i] === '\n' || text[i] === '\r') {
+      if (!(fields.length === 1 && fields[0] === '')) out.push({ fields, line: start }); // skip blank lines
+      fields = [];
+      if (i >= text.length) break;
+      i += text[i] === '\r' && text[i + 1] === '\n' ? 2 : 1;
       line++;
       start = line;
-    } else {
-      if (c === '"') throw new GradiaInputError(file, `line ${line}: a quote inside an unquoted field (not valid CSV)`);
-      field += c;
-      atFieldStart = false;
-    }
+      if (i >= text.length) break;
+    } else i++; // the comma
   }
-  if (quoted) throw new GradiaInputError(file, `line ${start}: a quoted field is never closed (not valid CSV)`);
-  if (field !== '' || fields.length > 0) endRecord();
   return out;
 }
 
 /**
  * The `attention` field: a rectangular 2-D JSON list of numbers in [0, 1], stored as value
- * x 255 (any positive value at least 1), as the JSON attention files are.
+ * x 255 (any positive value at least 1), as the JSON attention files are. Scanned in place
+ * (no nested arrays); a field that is not a list of lists of numbers is an error.
  */
 function parseMapField(text: string, file: string, where: string): HumanMap {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new GradiaInputError(file, `${where}: attention is not a JSON list (${JSON.stringify(text.slice(0, 30))}...)`);
-  }
-  if (!Array.isArray(v) || v.length === 0 || !Array.isArray(v[0])) throw new GradiaInputError(file, `${where}: attention must be a non-empty 2-D list of numbers`);
-  const h = v.length;
-  const w = (v[0] as unknown[]).length;
-  if (w === 0) throw new GradiaInputError(file, `${where}: attention has empty rows`);
-  const data = new Uint8Array(h * w);
-  for (let y = 0; y < h; y++) {
-    const row = v[y] as unknown;
-    if (!Array.isArray(row)) throw new GradiaInputError(file, `${where}: attention row ${y} is not a list (the map must be 2-D)`);
-    if (row.length !== w) throw new GradiaInputError(file, `${where}: attention row ${y} has ${row.length} values, row 0 has ${w} (the map must be rectangular)`);
-    for (let x = 0; x < w; x++) {
-      const n = row[x] as unknown;
-      if (typeof n !== 'number' || !(n >= 0 && n <= 1)) throw new GradiaInputError(file, `${where}: attention[${y}][${x}] = ${JSON.stringify(n)} is not a number in [0, 1]`);
-      data[y * w + x] = n <= 0 ? 0 : n >= 1 ? 255 : Math.max(1, Math.round(n * 255));
+  const bad = (problem: string): never => {
+    throw new GradiaInputError(file, `${where}: ${problem}`);
+  };
+  let i = 0;
+  const n = text.length;
+  const ws = (): void => {
+    for (let c = text.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = text.charCodeAt(++i));
+  };
+  ws();
+  if (text[i] !== '[') bad(`attention is not a JSON list (${JSON.stringify(text.slice(0, 30))}...)`);
+  i++;
+  ws();
+  if (text[i] !== '[') bad('attention must be a non-empty 2-D list of numbers');
+  let data = new Uint8Array(224 * 224);
+  let count = 0;
+  let w = -1;
+  let h = 0;
+  for (;;) {
+    ws();
+    if (text[i] !== '[') bad(`attention row ${h} is not a list (the map must be 2-D)`);
+    i++;
+    ws();
+    let cols = 0;
+    if (text[i] === ']') i++;
+    else {
+      for (;;) {
+        ws();
+        let j = i;
+        let v: number;
+        const c = text.charCodeAt(i);
+        const d = text.charCodeAt(i + 1);
+        if ((c === 0x30 || c === 0x31) && (d === 0x2c || d === 0x5d || d === 0x20)) {
+          v = c - 0x30; // the 0/1 maps of the real files: no string is built
+          j = i + 1;
+        } else {
+          while (j < n && text[j] !== ',' && text[j] !== ']' && text[j] !== ' ' && text[j] !== '\n' && text[j] !== '\r' && text[j] !== '\t') j++;
+          const t = text.slice(i, j);
+          v = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(t) ? Number(t) : NaN;
+          if (!(v >= 0 && v <= 1)) bad(`attention[${h}][${cols}] = ${t.slice(0, 20) || 'nothing'} is not a number in [0, 1]`);
+        }
+        if (count >= data.length) {
+          const bigger = new Uint8Array(data.length * 2);
+          bigger.set(data);
+          data = bigger;
+        }
+        data[count++] = v <= 0 ? 0 : v >= 1 ? 255 : Math.max(1, Math.round(v * 255));
+        cols++;
+        i = j;
+        ws();
+        const e = text.charCodeAt(i);
+        if (e === 0x2c) i++;
+        else if (e === 0x5d) {
+          i++;
+          break;
+        } else bad(`attention row ${h}: expected ',' or ']' after a value`);
+      }
     }
+    if (w < 0) w = cols;
+    else if (cols !== w) bad(`attention row ${h} has ${cols} values, row 0 has ${w} (the map must be rectangular)`);
+    h++;
+    ws();
+    if (text[i] === ',') i++;
+    else if (text[i] === ']') {
+      i++;
+      break;
+    } else bad(`attention: expected ',' or ']' after row ${h - 1}`);
   }
-  return { h, w, data };
+  ws();
+  if (i < n) bad('attention: text after the list');
+  if (w === 0) bad('attention has empty rows');
+  return { h, w, data: count === data.length ? data : data.slice(0, count) };
 }
 
 /** The image file name of an `img_idx`: RES appends `.jpg`; a name that has an image extension is kept. */
