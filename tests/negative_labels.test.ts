@@ -12,6 +12,8 @@ import { buildEvalSet, buildTrainSet, datasetFingerprint } from '../src/data/pha
 import { loadResLabels, parseCsv, readResCsv, resImageName } from '../src/data/res_csv.js';
 import { positiveMaskAt, resizeNearestU8, resTarget } from '../src/data/res_target.js';
 import type { HumanMap } from '../src/data/types.js';
+import { camOverlay } from '../src/report/overlay.js';
+import { humanOverlay } from '../src/report/eval_report.js';
 import { GradiaInputError } from '../src/util/errors.js';
 import { flipImageInPlace } from './helpers/flip_image.js';
 
@@ -303,5 +305,23 @@ describe('training and evaluation sets with negative labels and a budget (genera
     const test = await buildEvalSet(d, 'test', { checkImages: false });
     expect(test.samples.every((s) => s.humanMap === null)).toBe(true);
     expect(test.warnings.join('\n')).not.toMatch(/missing/);
+  });
+});
+
+describe('evaluate\'s comparison picture shows negative labels', () => {
+  test('hatched over the dimmed image where the map says -1; without negatives exactly the old overlay', () => {
+    const S = 8;
+    const rgb = Uint8Array.from({ length: S * S * 3 }, (_, i) => (i * 37) % 251);
+    const data = Uint8Array.from({ length: 64 }, (_, i) => (i < 16 ? 255 : 0)); // rows 0-1 positive
+    const negative = Uint8Array.from({ length: 64 }, (_, i) => (i >= 48 ? 255 : 0)); // rows 6-7 negative
+    const plain = humanOverlay(rgb, { h: S, w: S, data }, S);
+    expect(Array.from(plain)).toEqual(Array.from(camOverlay(rgb, Float32Array.from(data, (v) => (v ? 1 : 0)), S, S)));
+    const marked = humanOverlay(rgb, { h: S, w: S, data, negative }, S);
+    for (let p = 0; p < 64; p++) {
+      const px = Array.from(marked.subarray(p * 3, p * 3 + 3));
+      if (p < 48) expect(px).toEqual(Array.from(plain.subarray(p * 3, p * 3 + 3)));
+      else if ((((p % S) + Math.floor(p / S)) >> 2) % 2 === 0) expect(px).toEqual([255, 40, 40]);
+      else expect(px).toEqual(Array.from(rgb.subarray(p * 3, p * 3 + 3), (v) => Math.round(0.35 * v)));
+    }
   });
 });

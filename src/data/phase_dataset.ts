@@ -205,7 +205,7 @@ export async function buildEvalSet(dataDir: string, split: 'val' | 'test', opts:
   const samples: EvalSample[] = images.map((im) => {
     let map = att.maps.get(im.fileName) ?? null;
     if (map && !hasAnyPositive(map)) {
-      warnings.push(`${im.fileName}: all-zero human attention map, left out of IoU`);
+      warnings.push(map.negative?.some((v) => v) ? `${im.fileName}: human map has only negative labels, left out of IoU and the explanation scores` : `${im.fileName}: all-zero human attention map, left out of IoU`);
       map = null;
     }
     return { path: im.path, fileName: im.fileName, label: im.label, humanMap: map };

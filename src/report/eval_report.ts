@@ -59,6 +59,19 @@ function humanPicture(map: NonNullable<EvalSample['humanMap']>, size: number): F
   return resizeBilinear(f, map.h, map.w, size, size);
 }
 
+/** The human overlay with its "do not look here" labels hatched: red diagonal stripes over the dimmed image. */
+export function humanOverlay(rgb: Uint8Array, map: NonNullable<EvalSample['humanMap']>, size: number): Uint8Array {
+  const out = camOverlay(rgb, humanPicture(map, size), size, size);
+  if (!map.negative) return out;
+  const neg = resizeBilinear(Float32Array.from(map.negative, (v) => (v > 0 ? 1 : 0)), map.h, map.w, size, size);
+  for (let p = 0; p < size * size; p++) {
+    if (neg[p]! < 0.5) continue;
+    const stripe = (((p % size) + Math.floor(p / size)) >> 2) % 2 === 0;
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = stripe ? [255, 40, 40][c]! : Math.round(0.35 * rgb[p * 3 + c]!);
+  }
+  return out;
+}
+
 const pngName = (fileName: string) => `${path.parse(fileName).name}.png`;
 
 async function writePng(file: string, rgb: Uint8Array, width: number, height: number): Promise<void> {
@@ -94,7 +107,7 @@ export async function writeEvaluationReport(opts: {
     const model = camOverlay(rgb, camPicture(opts.results[i]!.cam, opts.grid, S), S, S);
     await writePng(path.join(p.attentionDir, pngName(s.fileName)), model, S, S);
     if (s.humanMap) {
-      const pair = sideBySide(model, camOverlay(rgb, humanPicture(s.humanMap, S), S, S), S);
+      const pair = sideBySide(model, humanOverlay(rgb, s.humanMap, S), S);
       await writePng(path.join(p.compareDir, pngName(s.fileName)), pair, 2 * S + 4, S);
       if (inGrid.has(i)) gridTiles.push(pair);
     } else if (inGrid.has(i)) {
