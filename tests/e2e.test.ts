@@ -96,6 +96,10 @@ describe('end to end on a generated data set', () => {
     expect(Object.keys(ious)).toHaveLength(TEST);
     const meanIou = Object.values(ious).reduce((a, b) => a + b, 0) / TEST;
     expect(meanIou).toBeCloseTo(se.iou, 10);
+    // RES's explanation scores: one per map in explanation.json, their means in the summary line
+    const expl = JSON.parse(fs.readFileSync(path.join(out, 'explanation.json'), 'utf8')) as Record<string, { f1: number }>;
+    expect(Object.keys(expl)).toHaveLength(TEST);
+    expect(Object.values(expl).reduce((a, e) => a + e.f1, 0) / TEST).toBeCloseTo((lastJson(ev) as { explanation: { f1: number } }).explanation.f1, 10);
     const mis = JSON.parse(fs.readFileSync(path.join(out, 'misclassified.json'), 'utf8')) as unknown[];
     expect(mis.length).toBe(Math.round((1 - se.accuracy) * TEST));
     expect(fs.readdirSync(path.join(out, 'attention')).filter((f) => f.endsWith('.png'))).toHaveLength(TEST);

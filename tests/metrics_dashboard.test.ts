@@ -62,7 +62,7 @@ describe('Grafana dashboard', () => {
         m.setQueueDepth(2);
       }
       m.addEvaluated('val', 8);
-      m.recordValidation({ epoch: 1, accuracy: 0.5, iou: 0.25 });
+      m.recordValidation({ epoch: 1, accuracy: 0.5, iou: 0.25, explanation: { precision: 0.9, recall: 0.5, f1: 0.6 } });
       m.recordCheckpoint();
       const served = new Set(parseExposition(await m.metricsText()).samples.map((s) => s.name));
 
@@ -78,7 +78,7 @@ describe('Grafana dashboard', () => {
       }
       // The panels the issue asks for are there.
       for (const n of ['gradia_images_processed_total', 'gradia_step_duration_seconds_bucket', 'gradia_task_loss', 'gradia_attention_loss',
-        'gradia_validation_accuracy_ratio', 'gradia_validation_iou_ratio', 'gradia_allreduce_duration_seconds_sum', 'gradia_step_duration_seconds_sum',
+        'gradia_validation_accuracy_ratio', 'gradia_validation_iou_ratio', 'gradia_validation_explanation_ratio', 'gradia_allreduce_duration_seconds_sum', 'gradia_step_duration_seconds_sum',
         'gradia_worker_tfjs_memory_bytes', 'gradia_workers_up', 'gradia_worker_restarts_total']) {
         expect(used.has(n), n).toBe(true);
       }

@@ -34,6 +34,12 @@ describe('run spec', () => {
     expect(v).toMatchObject({ phase: 2, arch: 'tiny50', inputSize: 96, nEpoch: 3, microBatch: 4, lr: 0.5, camMode: 'autodiff', reasonability: true, freezeBn: true, metricsLingerS: 2.5, checkEvery: 7, loaderThreads: 3, modelName: 'm1' });
   });
 
+  it('--label-budget N --label-seed S: null (every map) and seed 0 by default, N >= 1', async () => {
+    expect(await parseTrain([])).toMatchObject({ labelBudget: null, labelSeed: 0 });
+    expect(await parseTrain(['--label-budget', '25', '--label-seed', '3'])).toMatchObject({ labelBudget: 25, labelSeed: 3 });
+    await expect(parseTrain(['--label-budget', '0'])).rejects.toThrow("--label-budget must be a whole number >= 1, got '0'");
+  });
+
   it('refuses a bad value with one line naming the flag', async () => {
     await expect(parseTrain(['--input-size', '100'])).rejects.toThrow('--input-size must be a positive multiple of 32 (got 100)');
     await expect(parseTrain(['--lr', '0'])).rejects.toThrow('--lr must be positive');
@@ -45,7 +51,7 @@ describe('run spec', () => {
     const recorded = recordedSettings(cfg, 2);
     expect(Object.keys(recorded).sort()).toEqual([...RESULT_SETTINGS, 'workers'].sort());
     // the settings checkpoints have always recorded (older checkpoints stay resumable)
-    expect(Object.keys(recorded).sort()).toEqual(['arch', 'attentionWeight', 'camMode', 'freezeBn', 'inputSize', 'lr', 'microBatch', 'nEpoch', 'originalFlipBug', 'phase', 'pretrained', 'reasonability', 'seed', 'selectOn', 'trainBatch', 'workers'].sort());
+    expect(Object.keys(recorded).sort()).toEqual(['arch', 'attentionWeight', 'camMode', 'freezeBn', 'inputSize', 'labelBudget', 'labelSeed', 'lr', 'microBatch', 'nEpoch', 'originalFlipBug', 'phase', 'pretrained', 'reasonability', 'seed', 'selectOn', 'trainBatch', 'workers'].sort());
     expect(resumeConflicts(recorded, recorded)).toEqual([]);
     expect(resumeConflicts(recorded, { ...recorded, nEpoch: 40 })).toEqual([]);
     for (const key of Object.keys(recorded).filter((k) => k !== 'nEpoch')) {

@@ -106,10 +106,14 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
   const grid = gridOf(cfg.inputSize);
 
   // Data first: every input problem is reported before a worker starts.
-  const train = await buildTrainSet(cfg.dataDir, { phase: cfg.phase, reasonability: cfg.reasonability, grid });
+  const labelBudget = cfg.labelBudget === null ? null : { perClass: cfg.labelBudget, seed: cfg.labelSeed };
+  const train = await buildTrainSet(cfg.dataDir, { phase: cfg.phase, reasonability: cfg.reasonability, grid, labelBudget });
   const evalSplit = cfg.phase === 2 ? cfg.selectOn : 'val';
   const evalSet = await buildEvalSet(cfg.dataDir, evalSplit);
   for (const w of [...train.warnings, ...evalSet.warnings]) events.log(`warning: ${w}`);
+  if (labelBudget && cfg.phase === 1) events.log('warning: --label-budget only matters in phase 2 (phase 1 uses no maps)');
+  if (!labelBudget && cfg.labelSeed !== 0) events.log('warning: --label-seed without --label-budget changes nothing (every map is used)');
+  if (train.budget) events.log(`label budget: ${train.budget.map((c, i) => `${train.classes[i]} ${c.kept} of ${c.available} maps`).join(', ')} (--label-seed ${cfg.labelSeed})`);
   if (cfg.phase === 1 && grid < 2) {
     events.log(`warning: --input-size ${cfg.inputSize} gives a ${grid}x${grid} Grad-CAM grid: the attention IoU cannot tell where the model looks, and phase 2 will inherit it; use at least 64 px`);
   }
@@ -252,7 +256,7 @@ async function runEpochs(run: Run, cluster: Cluster, policy: CheckpointPolicy, s
     const ev = summariseEvaluation(run.evalSet, await evaluateSamples(cluster, run.evalSet, cfg.testBatch), run.classes, run.grid);
     const record: EpochRecord = {
       epoch: epoch + 1, taskLoss: sums.taskSum / Math.max(1, sums.n), attLoss: sums.nAtt ? sums.attSum / sums.nAtt : 0,
-      accuracy: ev.accuracy, iou: ev.iou, seconds: sums.seconds, images: sums.n,
+      accuracy: ev.accuracy, iou: ev.iou, explanation: ev.explanation, seconds: sums.seconds, images: sums.n,
     };
     history = [...history, record];
     const previousBest = policy.best;

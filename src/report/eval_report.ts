@@ -1,5 +1,5 @@
 // The files `evaluate` writes, as the original does and a little more: IOU.json,
-// misclassified.json, attention/<image>.png (Grad-CAM overlay), attention/compare/<image>.png
+// explanation.json (RES's precision / recall / F1 per image), misclassified.json, attention/<image>.png (Grad-CAM overlay), attention/compare/<image>.png
 // (model | human side by side), summary_grid.png and summary.json.
 import path from 'node:path';
 import sharp from 'sharp';
@@ -17,6 +17,7 @@ export const PICTURE_SIZE = 224;
 export interface ReportPaths {
   outDir: string;
   iouJson: string;
+  explanationJson: string;
   misclassifiedJson: string;
   summaryJson: string;
   attentionDir: string;
@@ -28,6 +29,7 @@ export function reportPaths(outDir: string): ReportPaths {
   return {
     outDir,
     iouJson: path.join(outDir, 'IOU.json'),
+    explanationJson: path.join(outDir, 'explanation.json'),
     misclassifiedJson: path.join(outDir, 'misclassified.json'),
     summaryJson: path.join(outDir, 'summary.json'),
     attentionDir: path.join(outDir, 'attention'),
@@ -55,6 +57,19 @@ async function decodeRgb(file: string, size: number): Promise<Uint8Array> {
 function humanPicture(map: NonNullable<EvalSample['humanMap']>, size: number): Float32Array {
   const f = Float32Array.from(map.data, (v) => (v > 0 ? 1 : 0));
   return resizeBilinear(f, map.h, map.w, size, size);
+}
+
+/** The human overlay with its "do not look here" labels hatched: red diagonal stripes over the dimmed image. */
+export function humanOverlay(rgb: Uint8Array, map: NonNullable<EvalSample['humanMap']>, size: number): Uint8Array {
+  const out = camOverlay(rgb, humanPicture(map, size), size, size);
+  if (!map.negative) return out;
+  const neg = resizeBilinear(Float32Array.from(map.negative, (v) => (v > 0 ? 1 : 0)), map.h, map.w, size, size);
+  for (let p = 0; p < size * size; p++) {
+    if (neg[p]! < 0.5) continue;
+    const stripe = (((p % size) + Math.floor(p / size)) >> 2) % 2 === 0;
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = stripe ? [255, 40, 40][c]! : Math.round(0.35 * rgb[p * 3 + c]!);
+  }
+  return out;
 }
 
 const pngName = (fileName: string) => `${path.parse(fileName).name}.png`;
@@ -92,7 +107,7 @@ export async function writeEvaluationReport(opts: {
     const model = camOverlay(rgb, camPicture(opts.results[i]!.cam, opts.grid, S), S, S);
     await writePng(path.join(p.attentionDir, pngName(s.fileName)), model, S, S);
     if (s.humanMap) {
-      const pair = sideBySide(model, camOverlay(rgb, humanPicture(s.humanMap, S), S, S), S);
+      const pair = sideBySide(model, humanOverlay(rgb, s.humanMap, S), S);
       await writePng(path.join(p.compareDir, pngName(s.fileName)), pair, 2 * S + 4, S);
       if (inGrid.has(i)) gridTiles.push(pair);
     } else if (inGrid.has(i)) {
@@ -104,8 +119,9 @@ export async function writeEvaluationReport(opts: {
     await writePng(p.summaryGrid, g.data, g.width, g.height);
   }
   atomicWrite(p.iouJson, Buffer.from(`${JSON.stringify(opts.summary.ious, null, 1)}\n`));
+  atomicWrite(p.explanationJson, Buffer.from(`${JSON.stringify(opts.summary.explanations, null, 1)}\n`));
   atomicWrite(p.misclassifiedJson, Buffer.from(`${JSON.stringify(opts.summary.misclassified, null, 1)}\n`));
-  const { ious: _i, misclassified: _m, ...rest } = opts.summary;
+  const { ious: _i, explanations: _e, misclassified: _m, ...rest } = opts.summary;
   atomicWrite(p.summaryJson, Buffer.from(`${JSON.stringify({ ...rest, ...opts.extra }, null, 2)}\n`));
   return p;
 }
