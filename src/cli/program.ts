@@ -106,7 +106,6 @@ export function buildProgram(): Command {
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .option('--port <n>', 'port', int('--port'))
     .option('--annotator <name>', 'who is judging (default when the URL names nobody)')
-    .option('--json', 'machine-readable results on the last line of stdout')
     .action(async (opts) => {
       const flags = { ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) };
       const { isReviewTool, reviewToolCommand } = await import('./review_tools_command.js');
