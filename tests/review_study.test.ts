@@ -1,6 +1,7 @@
 // review through the CLI on real (tiny) checkpoints: --publish then phase 2, and the blind
 // --study in Chromium (answers map back to the right models; nothing the browser receives
 // names a model), its CSV/JSON export, --agreement, and hostile requests.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -8,7 +9,8 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REASONABILITY_FILE } from '../src/data/reasonability.js';
 import { repoRoot } from '../src/util/paths.js';
-import { slotOrder, type StudyPlan } from '../src/review/study_plan.js';
+import { buildEvalSet } from '../src/data/phase_dataset.js';
+import { slotOrder, STUDY_FORMAT, type StudyPlan } from '../src/review/study_plan.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { chromiumAvailable, launchChromium } from './helpers/chromium.js';
 import { makeDataSet, type MadeDataSet } from './helpers/data_set.js';
@@ -92,6 +94,16 @@ function waitForUrl(child: ChildProcess): Promise<string> {
 
 describe.runIf(chromiumAvailable())('review --study in Chromium', () => {
   it('blind: answers map back to the right models, nothing names a model, Submit waits for every answer; export, agreement, hostile requests', async () => {
+    // A plan with a known secret, chosen so that the first image shows the models swapped
+    // and the second in order: both directions of the un-shuffling are exercised.
+    const images = (await buildEvalSet(ds.data, 'test', { checkImages: false })).samples.map((s) => s.fileName);
+    let secret = '';
+    for (let i = 0; ; i++) {
+      secret = crypto.createHash('sha256').update(`study-${i}`).digest('hex');
+      if (slotOrder({ secret, models: MODELS }, 0)[0] === 1 && slotOrder({ secret, models: MODELS }, 1)[0] === 0) break;
+    }
+    fs.mkdirSync(path.join(ds.data, 'review', 'study'), { recursive: true });
+    fs.writeFileSync(path.join(ds.data, 'review', 'study', 'study.json'), JSON.stringify({ format: STUDY_FORMAT, models: MODELS, split: 'test', images, secret, createdAt: 't' }));
     const child = startCli(['review', '--study', '--models', MODELS.join(','), '--split', 'test', '--data-dir', ds.data, '--model-dir', models, '--port', '0', '--annotator', 'ann', ...RT]);
     const browser = await launchChromium();
     try {
@@ -184,6 +196,7 @@ describe.runIf(chromiumAvailable())('review --study in Chromium', () => {
     expect(csv[0]).toBe(',img_idx,a_1,a_2,b_1,b_2,c_1,c_2,rnd_order');
     const rnd = (item: number) => `"[${[0, ...slotOrder(plan, item).map((m) => m + 1)].join(', ')}]"`;
     const stem = (item: number) => plan.images[item]!.replace(/\.png$/, '');
+    expect(rnd(0)).toBe('"[0, 2, 1]"'); // the plan written above: beta shown first
     expect(csv[1]).toBe(`0,${stem(0)},True,False,False,True,2,4,${rnd(0)}`);
     expect(csv[2]).toBe(`1,${stem(1)},True,False,False,True,2,4,${rnd(1)}`);
     expect(csv[3]).toBe(`2,${stem(2)},,,,,,,${rnd(2)}`);
