@@ -210,7 +210,7 @@ describe.runIf(chromiumAvailable())('review --study in Chromium', () => {
     const ag = runCli(['review', '--agreement', '--data-dir', ds.data, '--model-name', 'nobody']);
     expect(ag.code, ag.stderr).toBe(0);
     // on image 0 both said yes/no for alpha and no/yes for beta: the yes/no kappas are 1; ratings 2,4 vs 3,5
-    expect(ag.stdout).toContain('ann / bob: 2 answers in common');
+    expect(ag.stdout).toContain('ann / bob: 2 answers in common, rating weighted kappa 0.667');
     expect(ag.stdout).toContain('necessary kappa 1.000, unnecessary kappa 1.000');
   }, 400_000);
 });

@@ -105,7 +105,7 @@ export function formatJudgementAgreement(r: JudgementAgreement, model: string): 
     return lines.join('\n');
   }
   for (const p of r.pairs) {
-    lines.push(`  ${p.a} / ${p.b}: ${p.n} images both judged, agreement ${pct(p.percent)}, Cohen's kappa ${formatStat(p.kappa)}; ${p.maps.n} maps both redrew, mean IoU ${formatStat(p.maps.meanIoU)}`);
+    lines.push(`  ${p.a} / ${p.b}: ${p.n} images both judged, agreement ${pct(p.percent)}, Cohen's kappa ${formatStat(p.kappa)}; ${p.maps.n} map${p.maps.n === 1 ? '' : 's'} both redrew, mean IoU ${formatStat(p.maps.meanIoU)}`);
   }
   if (r.fleiss) lines.push(`  Fleiss' kappa over the ${r.fleiss.n} images everyone judged: ${formatStat(r.fleiss.kappa)}`);
   return lines.join('\n');
