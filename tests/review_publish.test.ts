@@ -96,6 +96,11 @@ describe('review --publish', () => {
     const s3 = set.samples.find((s) => s.fileName === val[3]!.fileName)!;
     expect(Array.from(s3.target!)).toEqual(Array.from(attentionTarget({ h: 64, w: 64, data: Uint8Array.from(drawn, (v) => v * 255) }, GRID)!));
     expect([s3.predWeight, s3.attWeight]).toEqual([0.4, 1.6]);
+    // publishing again keeps the one remove entry (the image still counts as having a map)
+    const again = await publish('majority', new Set([3]));
+    expect(again.counts.removed).toBe(1);
+    expect(again.warnings.join('\n')).not.toContain('no human map');
+    expect([...readAttentionFile(path.join(ds.data, ATTENTION_FILES.valRemove), { mapsRequired: false }).keys()]).toEqual([val[2]!.fileName]);
   });
 
   it('refuses, in one line and writing nothing, when the trainer\'s reader would reject a map', async () => {

@@ -87,6 +87,14 @@ function entryKey(e: unknown): string {
   return i >= 0 ? img.slice(i + 1) : img;
 }
 
+/** Images with a map in attention_val.json or the update file (before the remove file applies). */
+function namesWithMaps(root: string): Set<string> {
+  const names = new Set(readAttentionFile(path.join(root, ATTENTION_FILES.val)).keys());
+  const upd = path.join(root, ATTENTION_FILES.valUpdate);
+  if (fs.existsSync(upd)) for (const k of readAttentionFile(upd).keys()) names.add(k);
+  return names;
+}
+
 /** One entry per line: a diff shows which images changed. */
 function listJson(entries: unknown[]): string {
   return entries.length ? `[\n${entries.map((e) => JSON.stringify(e)).join(',\n')}\n]\n` : '[]\n';
@@ -131,7 +139,8 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
   // The validation split as phase 2 sees it, and the maps in force before this publish.
   const val = await buildEvalSet(root, 'val', { checkImages: false });
   const byName = new Map(val.samples.map((s) => [s.fileName, s]));
-  const current = loadValAttention(root).maps;
+  loadValAttention(root); // the current label files must read before anything is merged into them
+  const mapped = namesWithMaps(root);
   const unknown = merged.filter((m) => !byName.has(m.image));
   if (unknown.length) {
     const where = states.find((s) => s.items.has(unknown[0]!.image))!.file;
@@ -149,7 +158,7 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
     const pred = predOf.get(m.image) ?? null;
     const label = m.judgement !== null ? labelOf(m.judgement === 'reasonable', pred === truth) : null;
     if (label) labels[m.image] = label;
-    const removal = m.removed ? (current.has(m.image) ? 'written' : 'no-map') : null;
+    const removal = m.removed ? (mapped.has(m.image) ? 'written' : 'no-map') : null;
     return {
       img: m.image, judgement: m.judgement, votes: m.votes, judgementBy: m.judgementBy, label, truth, pred,
       weights: label ? weightsFor(label) : null,
@@ -194,7 +203,8 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
       readAttentionFile(path.join(staging, ATTENTION_FILES.valRemove), { mapsRequired: false });
       for (const m of redrawn) attentionTarget({ h: m.map!.h, w: m.map!.w, data: m.map!.data.map((v) => v * 255) }, opts.grid, m.image, warnings, path.join(root, ATTENTION_FILES.valUpdate));
       const train = await buildTrainSet(staging, { phase: 2, reasonability: true, grid: opts.grid, checkImages: false });
-      for (const w of train.warnings) if (!warnings.includes(w)) warnings.push(w);
+      // what `train --phase 2 --reasonability` will report about these files
+      for (const w of train.warnings) if (!warnings.includes(w)) warnings.push(`phase 2 will say: ${w.split(staging).join(root)}`);
     } catch (e) {
       if (!(e instanceof GradiaInputError)) throw e;
       const file = e.file?.startsWith(staging) ? root + e.file.slice(staging.length) : e.file;
