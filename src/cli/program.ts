@@ -94,23 +94,24 @@ export function buildProgram(): Command {
       await assessCommand({ ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) });
     });
 
-  // review: the judging server (i13-review) and its tools (--publish, --agreement, --study)
-  addRuntimeOptions(addDataOptions(program.command('review').description('people judge and redraw the model\'s attention; publish, agreement, blind study')))
+  // review: the judging server (review_command.ts) and its tools (--publish, --agreement, --study: review_tools_command.ts)
+  addRuntimeOptions(addDataOptions(program.command('review').description('judge and redraw the model\'s attention in the browser (prints a URL with a token); publish, agreement, blind study')))
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0: any free port)', int('--port'), 8765)
+    .option('--annotator <name>', 'who is judging (names the journal file)', 'annotator')
     .option('--publish', 'no server: merge every annotator\'s journal and write the phase-2 label files')
     .option('--merge <rule>', 'with --publish: majority (default; ties -> unreasonable) or adjudicator=NAME')
     .option('--agreement', 'no server: agreement between annotators (kappas, map IoU)')
     .option('--study', 'blind comparison of several models\' attention (with --models)')
     .option('--models <list>', 'with --study: checkpoint names, comma-separated')
-    .addOption(new Option('--split <split>', 'with --study: images to compare').choices(['test', 'val']))
+    .addOption(new Option('--split <split>', 'with --study: images to compare (default test)').choices(['test', 'val']))
     .option('--export', 'with --study: write the results CSV/JSON and exit')
-    .option('--host <host>', 'address to bind (default 127.0.0.1)')
-    .option('--port <n>', 'port', int('--port'))
-    .option('--annotator <name>', 'who is judging (default when the URL names nobody)')
     .action(async (opts) => {
       const flags = { ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) };
-      const { isReviewTool, reviewToolCommand } = await import('./review_tools_command.js');
-      if (!isReviewTool(flags)) throw new GradiaInputError(null, 'review: the judging server is not in this build; use --publish, --agreement or --study');
-      await reviewToolCommand(flags);
+      const tools = await import('./review_tools_command.js');
+      if (tools.isReviewTool(flags)) return tools.reviewToolCommand(flags);
+      const { reviewCommand } = await import('./review_command.js');
+      await reviewCommand(flags);
     });
 
   program.command('demo')

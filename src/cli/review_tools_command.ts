@@ -29,13 +29,15 @@ export interface ReviewToolFlags extends RuntimeFlags {
 }
 
 /** Whether these flags ask for one of this module's tools (else the judging server runs). */
-export const isReviewTool = (f: ReviewToolFlags): boolean => Boolean(f.publish || f.agreement || f.study);
+export const isReviewTool = (f: ReviewToolFlags): boolean => Boolean(f.publish || f.agreement || f.study || f.merge !== undefined || f.models !== undefined || f.export || f.split !== undefined);
 
 export async function reviewToolCommand(f: ReviewToolFlags): Promise<void> {
   const modes = [f.publish && '--publish', f.agreement && '--agreement', f.study && '--study'].filter(Boolean);
   if (modes.length > 1) throw new GradiaInputError(null, `review: ${modes.join(' and ')} cannot be combined; run them one at a time`);
   if (f.merge !== undefined && !f.publish) throw new GradiaInputError(null, '--merge only applies with --publish');
   if ((f.models !== undefined || f.export) && !f.study) throw new GradiaInputError(null, `${f.models !== undefined ? '--models' : '--export'} only applies with --study`);
+  if (modes.length === 0) throw new GradiaInputError(null, `review: ${f.merge !== undefined ? '--merge' : f.models !== undefined ? '--models' : f.export ? '--export' : '--split'} needs ${f.merge !== undefined ? '--publish' : '--study'}`);
+  if (f.split !== undefined && !f.study) throw new GradiaInputError(null, '--split only applies with --study');
   if (f.publish) return publish(f);
   if (f.agreement) return agreement(f);
   return study(f);

@@ -61,6 +61,8 @@ export interface ItemDetail {
   cam: number[];
   /** the existing human map (attention_val.json / _update), if any */
   humanMap: BinaryMap | null;
+  /** the resolution a redrawn map of this image is saved at: its human map's, else the most common map shape */
+  mapShape: { h: number; w: number };
   /** what the phase-1 weights would be for each judgement of this image */
   weightsIf: Record<Judgement, { predWeight: number; attWeight: number }>;
   state: ItemState;
