@@ -7,9 +7,10 @@ import { ATTENTION_FILES, attentionTarget, readAttentionFile } from '../src/data
 import { buildTrainSet } from '../src/data/phase_dataset.js';
 import { readReasonability, REASONABILITY_FILE } from '../src/data/reasonability.js';
 import type { JournalEvent, Judgement } from '../src/review/api.js';
-import { foldJournal, readJournalFile, reviewDirOf } from '../src/review/journal_read.js';
+import { foldByImage, readJournalFile, reviewDirOf } from '../src/review/journal_read.js';
 import { mergeReview, parseMergeRule, pixelMajority, type AnnotatorStates } from '../src/review/merge.js';
 import { publishReview } from '../src/review/publish.js';
+import { JournalStore } from '../src/review/journal.js';
 import { GradiaInputError } from '../src/util/errors.js';
 import { makeDataSet, type MadeDataSet } from './helpers/data_set.js';
 
@@ -103,6 +104,17 @@ describe('review --publish', () => {
     expect([...readAttentionFile(path.join(ds.data, ATTENTION_FILES.valRemove), { mapsRequired: false }).keys()]).toEqual([val[2]!.fileName]);
   });
 
+  it('reads what the server\'s journal store wrote: U, R, a repeated save and a refused stale write', async () => {
+    const store = JournalStore.open(reviewDirOf(ds.data, 'm'), 'web');
+    expect(store.append({ id: 'u1', index: 0, baseRevision: 0, value: judge('unreasonable') }, val[0]!.fileName).kind).toBe('saved');
+    expect(store.append({ id: 'r1', index: 1, baseRevision: 0, value: judge('reasonable') }, val[1]!.fileName).kind).toBe('saved');
+    expect(store.append({ id: 'r1', index: 1, baseRevision: 0, value: judge('reasonable') }, val[1]!.fileName).kind).toBe('duplicate');
+    expect(store.append({ id: 'old', index: 0, baseRevision: 0, value: judge('reasonable') }, val[0]!.fileName).kind).toBe('conflict');
+    store.close();
+    await publish('majority', new Set([0, 1]));
+    expect(JSON.parse(fs.readFileSync(path.join(ds.data, REASONABILITY_FILE), 'utf8'))).toEqual({ [val[0]!.fileName]: 'Unreasonable Accurate', [val[1]!.fileName]: 'Reasonable Accurate' });
+  });
+
   it('refuses, in one line and writing nothing, when the trainer\'s reader would reject a map', async () => {
     journal('ann', [[1, judge('reasonable')], [4, mapValue(1, 1, [1])]]); // 1x1 is smaller than the 2x2 grid
     const before = LABEL_NAMES.map((n) => fs.readFileSync(path.join(ds.data, n), 'utf8'));
@@ -133,7 +145,7 @@ describe('review --publish', () => {
 describe('merge rules', () => {
   const fold = (annotator: string, events: [number, Value][]): AnnotatorStates => {
     const evs = events.map(([i, value], k) => ({ id: `${annotator}${k}`, index: i, baseRevision: 0, value, seq: k + 1, time: 't', image: `im${i}.png` }));
-    return { annotator, file: `${annotator}.jsonl`, items: foldJournal(evs) };
+    return { annotator, file: `${annotator}.jsonl`, items: foldByImage(evs) };
   };
   const R = judge('reasonable');
   const U = judge('unreasonable');

@@ -13,7 +13,7 @@ import { gridOf } from '../config/geometry.js';
 import { GradiaInputError } from '../util/errors.js';
 import { formatJudgementAgreement, formatStudyAgreement, judgementAgreement, studyAgreement } from '../review/agreement.js';
 import { ANNOTATOR_PATTERN } from '../review/api.js';
-import { foldJournal, readAllJournals, reviewDirOf } from '../review/journal_read.js';
+import { foldByImage, readAllJournals, reviewDirOf } from '../review/journal_read.js';
 import { describeRule, parseMergeRule } from '../review/merge.js';
 import { publishReview } from '../review/publish.js';
 import { openStudyPlan, parseModelList, readStudyPlan, slotOrder } from '../review/study_plan.js';
@@ -80,7 +80,7 @@ async function agreement(f: ReviewToolFlags): Promise<void> {
   if (journals.size === 0 && !plan) throw new GradiaInputError(path.join(reviewDir, 'judgements'), 'no journals and no study: nothing to compare');
   const out: Record<string, unknown> = { command: 'review', mode: 'agreement', model: f.modelName };
   if (journals.size > 0) {
-    const r = judgementAgreement([...journals].map(([annotator, j]) => ({ annotator, file: j.file, items: foldJournal(j.events) })));
+    const r = judgementAgreement([...journals].map(([annotator, j]) => ({ annotator, file: j.file, items: foldByImage(j.events) })));
     console.log(formatJudgementAgreement(r, f.modelName));
     out.judgements = r;
   }

@@ -1,14 +1,15 @@
 /**
  * Reading the review journals without a server (publish, agreement): every annotator's
- * `judgements/<annotator>.jsonl` (src/review/api.ts JournalEvent lines), folded into each
- * annotator's state per image. A torn last line (a crash mid-append) is dropped, a repeated
- * event id counts once, as the server does at start; any other bad line is an error naming
- * the journal and the line.
+ * `judgements/<annotator>.jsonl`, read by the server's own reader (journal.ts: a torn last
+ * line is dropped, any other bad line is an error naming the journal and the line), and
+ * folded per image file name with what publish records beside its state: whether a
+ * removal or a map was ever given, and the sequence numbers behind it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
 import { ANNOTATOR_PATTERN, type BinaryMap, type JournalEvent, type Judgement } from './api.js';
+import { readJournal } from './journal.js';
 
 /** `<data-dir>/review/<model>`: everything the review step keeps for one model. */
 export function reviewDirOf(dataDir: string, modelName: string): string {
@@ -17,32 +18,6 @@ export function reviewDirOf(dataDir: string, modelName: string): string {
 
 export const JUDGEMENTS_FOLDER = 'judgements';
 
-function isJudgement(v: unknown): v is Judgement | null {
-  return v === null || v === 'reasonable' || v === 'unreasonable';
-}
-
-function isBinaryMapShape(v: unknown): v is BinaryMap | null {
-  if (v === null) return true;
-  const m = v as BinaryMap;
-  return typeof m === 'object' && Number.isInteger(m.h) && Number.isInteger(m.w) && m.h > 0 && m.w > 0 && typeof m.bits === 'string';
-}
-
-/** What is wrong with a parsed journal line, or null when it is a JournalEvent. */
-function eventProblem(v: unknown): string | null {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not a JSON object';
-  const e = v as Partial<JournalEvent>;
-  if (typeof e.id !== 'string' || e.id === '') return 'no event "id"';
-  if (!Number.isInteger(e.seq) || e.seq! < 1) return '"seq" is not a positive integer';
-  if (!Number.isInteger(e.index) || e.index! < 0) return '"index" is not an image index';
-  if (typeof e.image !== 'string' || e.image === '') return 'no "image" file name';
-  const val = e.value as JournalEvent['value'] | undefined;
-  if (!val || typeof val !== 'object') return 'no "value"';
-  if (val.kind === 'judge') return isJudgement(val.judgement) ? null : `unknown judgement ${JSON.stringify(val.judgement)}`;
-  if (val.kind === 'remove') return typeof val.removed === 'boolean' ? null : '"removed" is not true/false';
-  if (val.kind === 'map') return isBinaryMapShape(val.map) ? null : '"map" is not {h, w, bits}';
-  return `unknown event kind ${JSON.stringify((val as { kind?: unknown }).kind)}`;
-}
-
 export interface JournalRead {
   file: string;
   events: JournalEvent[];
@@ -50,36 +25,12 @@ export interface JournalRead {
   torn: boolean;
 }
 
-/** One annotator's journal, in file order, duplicates (same id) dropped. */
+/** One annotator's journal (the server's reader: journal.ts), in file order, repeated ids once. */
 export function readJournalFile(file: string): JournalRead {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new GradiaInputError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const lines = text.split('\n');
-  // A complete line ends in '\n'; whatever follows the last '\n' is a torn append.
-  const tail = lines.pop()!;
-  const torn = tail.trim() !== '';
+  const read = readJournal(file);
   const seen = new Set<string>();
-  const events: JournalEvent[] = [];
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      throw new GradiaInputError(file, `line ${i + 1} is not JSON (the journal is damaged; only a torn last line is dropped)`);
-    }
-    const problem = eventProblem(v);
-    if (problem) throw new GradiaInputError(file, `line ${i + 1}: ${problem}`);
-    const e = v as JournalEvent;
-    if (seen.has(e.id)) return;
-    seen.add(e.id);
-    events.push(e);
-  });
-  return { file, events, torn };
+  const events = read.events.filter((e) => !seen.has(e.id) && seen.add(e.id));
+  return { file, events, torn: read.tornBytes > 0 };
 }
 
 /** Every annotator's journal under `<reviewDir>/judgements/`, by annotator id (sorted). */
@@ -112,7 +63,7 @@ export interface FoldedItem {
 }
 
 /** Folds one journal (in sequence order) into the state of each image, keyed by file name. */
-export function foldJournal(events: JournalEvent[]): Map<string, FoldedItem> {
+export function foldByImage(events: JournalEvent[]): Map<string, FoldedItem> {
   const out = new Map<string, FoldedItem>();
   for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
     let it = out.get(e.image);

@@ -23,7 +23,7 @@ import type { EvalSample } from '../data/types.js';
 import { atomicWrite } from '../model/safetensors.js';
 import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError } from '../util/fs_errors.js';
-import { foldJournal, readAllJournals, reviewDirOf } from './journal_read.js';
+import { foldByImage, readAllJournals, reviewDirOf } from './journal_read.js';
 import { describeRule, mergeReview, type AnnotatorStates, type MergedItem, type MergeRule, type PixelMap, type Provenance } from './merge.js';
 
 export const PUBLISHED_MANIFEST = 'published.json';
@@ -130,7 +130,7 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
   const journals = readAllJournals(reviewDir);
   const warnings: string[] = [];
   for (const j of journals.values()) if (j.torn) warnings.push(`${j.file}: torn last line dropped (an interrupted save)`);
-  const states: AnnotatorStates[] = [...journals].map(([annotator, j]) => ({ annotator, file: j.file, items: foldJournal(j.events) }));
+  const states: AnnotatorStates[] = [...journals].map(([annotator, j]) => ({ annotator, file: j.file, items: foldByImage(j.events) }));
   const merged = mergeReview(states, opts.rule).filter((m) => m.judgement !== null || m.removed || m.map !== null);
   if (merged.length === 0) {
     throw new GradiaInputError(path.join(reviewDir, 'judgements'), states.length ? 'no judgement, removal or redrawn map in any journal: nothing to publish' : 'no journals: nobody has reviewed this model yet (run `gradia-dist review` first)');
