@@ -171,11 +171,12 @@ describe.runIf(chromiumAvailable())('review --study in Chromium', () => {
       // hostile requests
       const cookie = `gradia_review_token=${new URL(url).searchParams.get('token')}`;
       expect((await request(port, '/api/study/session')).status).toBe(403); // no token
-      expect((await request(port, '/api/study/session', { headers: { cookie, host: `evil.example:${port}` } })).status).toBe(421);
+      expect((await request(port, '/api/study/session', { headers: { cookie, host: `evil.example:${port}` } })).status).toBe(403);
       expect((await request(port, '/study?token=wrong')).status).toBe(403);
       expect((await request(port, `/study?token=${new URL(url).searchParams.get('token')}&annotator=../x`)).status).toBe(400);
-      expect((await request(port, '/static/%2e%2e/%2e%2e/package.json', { headers: { cookie } })).status).toBe(404);
-      expect((await request(port, '/static/../../package.json', { headers: { cookie } })).status).toBe(404);
+      expect((await request(port, '/static/%2e%2e/%2e%2e/package.json', { headers: { cookie } })).status).toBe(400);
+      expect((await request(port, '/static/../../package.json', { headers: { cookie } })).status).toBe(400);
+      expect((await request(port, '/static/package.json', { headers: { cookie } })).status).toBe(404);
       const body = JSON.stringify({ id: 'h1', item: 2, answers: want('ann'), ms: 1 });
       expect((await request(port, '/api/study/answers', { method: 'POST', body, headers: { cookie, origin: `http://127.0.0.1:${port}`, 'content-type': 'application/json' } })).status).toBe(403); // no X-Gradia-Review
       expect((await request(port, '/api/study/answers', { method: 'POST', body, headers: { cookie, origin: 'http://evil.example', 'x-gradia-review': '1' } })).status).toBe(403);

@@ -2,12 +2,11 @@
  * The blind study's HTTP server (`review --study`): node:http, one origin, no framework.
  * What the page can learn is only what api.ts's study types carry: item numbers, opaque
  * slot ids and the pictures; the model behind a slot stays on the server (study_plan.ts).
- * Security as the judging server: a token (given once as ?token=, then an HttpOnly
- * SameSite=Strict cookie, compared in constant time), a Host allow-list, same-origin Origin
- * plus the X-Gradia-Review header on writes, capped bodies, and a fixed route table: no
- * part of a URL ever reaches the file system.
+ * Security is the judging server's own gate (security.ts: token then cookie, Host
+ * allow-list, no dot-dot paths, same-origin Origin plus the X-Gradia-Review header on
+ * writes), bodies capped as there, and a fixed route table: no part of a URL ever reaches
+ * the file system.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -16,11 +15,11 @@ import { camPicture, PICTURE_SIZE } from '../report/eval_report.js';
 import { camOverlay } from '../report/overlay.js';
 import type { EvalSample } from '../data/types.js';
 import { compiledEntry } from '../util/paths.js';
-import { ANNOTATOR_PATTERN, REVIEW_COOKIE, REVIEW_MAX_BODY, REVIEW_WRITE_HEADER, type EventAnswer, type StudyAnswerRequest, type StudyJournalEvent, type StudySession } from './api.js';
+import { REVIEW_MAX_BODY, type EventAnswer, type StudyAnswerRequest, type StudyJournalEvent, type StudySession } from './api.js';
+import { HttpError, readJsonBody, send, sendJson } from './http_util.js';
+import { allowedHosts, gate, newToken } from './security.js';
 import { slotId, slotOrder, slotTable, type StudyPlan } from './study_plan.js';
 import { answerProblem, appendStudyEvent, latestByItem, readStudyJournal } from './study_store.js';
-
-export const STUDY_ANNOTATOR_COOKIE = 'gradia_study_annotator';
 
 export interface StudyModelOutputs {
   /** raw Grad-CAM of the predicted class per study image (plan order), grid x grid */
@@ -55,11 +54,7 @@ const STATIC: Record<string, string> = {
   'api.js': 'review/api',
 };
 
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Blind comparison</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #1d1f24; color: #e8e8e8; }
+const STUDY_CSS = `body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #1d1f24; color: #e8e8e8; }
 header { display: flex; gap: 1.5em; align-items: center; padding: .6em 1em; background: #2a2d34; }
 header h1 { font-size: 1.1em; margin: 0; }
 #progress { flex: 1; height: .6em; background: #444; border-radius: .3em; overflow: hidden; }
@@ -77,7 +72,12 @@ button { font-size: 1em; padding: .4em 1.2em; }
 #status { color: #9fd49f; }
 #status.error { color: #ff8c8c; }
 .em { color: #ffd75e; font-weight: bold; }
-</style></head>
+`;
+
+const PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Blind comparison</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/study.css"></head>
 <body><header><h1>Blind comparison</h1><span id="where"></span><div id="progress"><div></div></div><span id="who"></span></header>
 <main><p id="intro">For each picture: does the highlighted focus contain the <span class="em">necessary</span> details for the class?
 Does it contain <span class="em">unnecessary</span> details? Overall, rate the quality of the focus (5 excellent, 1 very poor).</p>
@@ -85,22 +85,6 @@ Does it contain <span class="em">unnecessary</span> details? Overall, rate the q
 <div id="bar"><button id="submit" disabled>Submit and go to the next</button><span id="left"></span><span id="status"></span></div>
 </main><script type="module" src="/static/study_page.js"></script></body></html>
 `;
-
-function parseCookies(h: string | undefined): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const part of (h ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) m.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return m;
-}
-
-function sameToken(a: string | undefined, b: string): boolean {
-  if (a === undefined) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && crypto.timingSafeEqual(x, y);
-}
 
 async function decodeRgb(file: string, size: number): Promise<Uint8Array> {
   const { data } = await sharp(file).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill', kernel: 'linear' }).raw().toBuffer({ resolveWithObject: true });
@@ -111,7 +95,7 @@ const png = (rgb: Uint8Array, size: number): Promise<Buffer> => sharp(Buffer.fro
 
 export async function startStudyServer(o: StudyServerOptions): Promise<StudyServer> {
   const { plan } = o;
-  const token = o.token ?? crypto.randomBytes(24).toString('hex');
+  const token = o.token ?? newToken();
   const slots = slotTable(plan);
   const S = PICTURE_SIZE;
   const rgbCache = new Map<number, Promise<Uint8Array>>();
@@ -146,57 +130,23 @@ export async function startStudyServer(o: StudyServerOptions): Promise<StudyServ
     };
   };
 
-  let port = o.port;
-  const allowedHosts = (): Set<string> => new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${o.host}:${port}`]);
+  let hosts = allowedHosts(o.host, o.port);
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const send = (code: number, body: string | Buffer, type = 'text/plain; charset=utf-8', extra: Record<string, string | string[]> = {}) => {
-      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', ...extra });
-      res.end(body);
-    };
-    const json = (code: number, v: unknown) => send(code, JSON.stringify(v), 'application/json');
-    const host = req.headers.host ?? '';
-    if (!allowedHosts().has(host)) return send(421, 'unknown Host');
-    const url = new URL(req.url ?? '/', `http://${host}`);
-    const cookies = parseCookies(req.headers.cookie);
-    // First visit: ?token= (and ?annotator=) become cookies, and the URL loses them.
-    const given = url.searchParams.get('token');
-    if (given !== null) {
-      if (!sameToken(given, token)) return send(403, 'bad token');
-      const who = url.searchParams.get('annotator');
-      if (who !== null && !ANNOTATOR_PATTERN.test(who)) return send(400, 'annotator ids are letters, digits, _ . - (at most 32)');
-      const set = [`${REVIEW_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`];
-      if (who !== null) set.push(`${STUDY_ANNOTATOR_COOKIE}=${who}; HttpOnly; SameSite=Strict; Path=/`);
-      return send(303, '', 'text/plain', { location: url.pathname === '/' ? '/study' : url.pathname, 'set-cookie': set });
-    }
-    if (!sameToken(cookies.get(REVIEW_COOKIE), token)) return send(403, 'open the URL with the token that `gradia-dist review` printed');
-    const fromCookie = cookies.get(STUDY_ANNOTATOR_COOKIE);
-    const annotator = fromCookie !== undefined && ANNOTATOR_PATTERN.test(fromCookie) ? fromCookie : o.annotator;
+    const url = new URL(req.url ?? '/', 'http://study.invalid');
+    const { annotator, login } = gate(req, url, { token, hosts, defaultAnnotator: o.annotator });
+    if (login) return send(res, 303, 'text/plain', '', { location: url.pathname === '/' ? '/study' : url.pathname, 'set-cookie': login.cookies });
     const p = url.pathname;
     let m: RegExpExecArray | null;
 
     if (req.method === 'POST') {
-      if (req.headers[REVIEW_WRITE_HEADER] !== '1') return send(403, `writes need the ${REVIEW_WRITE_HEADER} header`);
-      if (req.headers.origin !== `http://${host}`) return send(403, 'cross-origin write refused');
-      if (p !== '/api/study/answers') return send(404, 'not found');
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of req) {
-        size += (c as Buffer).length;
-        if (size > REVIEW_MAX_BODY) return send(413, 'body too large');
-        chunks.push(c as Buffer);
-      }
-      let body: StudyAnswerRequest;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as StudyAnswerRequest;
-      } catch {
-        return send(400, 'not JSON');
-      }
-      if (typeof body.id !== 'string' || body.id.length === 0 || body.id.length > 64) return send(400, 'no answer id');
+      if (p !== '/api/study/answers') throw new HttpError(404, 'not found');
+      const body = (await readJsonBody(req, REVIEW_MAX_BODY)) as StudyAnswerRequest;
+      if (typeof body?.id !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(body.id)) throw new HttpError(400, '"id" must be 1-64 letters, digits, - or _');
       const problem = answerProblem(plan, body.item, body.answers);
-      if (problem) return send(400, problem);
+      if (problem) throw new HttpError(400, problem);
       const s = stateOf(annotator);
-      if (s.ids.has(body.id)) return json(200, { saved: true, seq: s.seq, ...session(annotator) });
+      if (s.ids.has(body.id)) return sendJson(res, 200, { saved: true, seq: s.seq, ...session(annotator) });
       const e: StudyJournalEvent = {
         id: body.id, item: body.item, answers: body.answers.map((a) => ({ necessary: a.necessary, unnecessary: a.unnecessary, rating: a.rating })),
         ms: Number.isFinite(body.ms) && body.ms >= 0 ? Math.round(body.ms) : 0,
@@ -207,41 +157,44 @@ export async function startStudyServer(o: StudyServerOptions): Promise<StudyServ
       s.ids.add(e.id);
       s.latest.set(e.item, e);
       const answer: Pick<EventAnswer, 'saved' | 'seq'> = { saved: true, seq: e.seq };
-      return json(200, { ...answer, ...session(annotator) });
+      return sendJson(res, 200, { ...answer, ...session(annotator) });
     }
-    if (req.method !== 'GET') return send(405, 'method not allowed');
-    if (p === '/' || p === '/study') return send(200, PAGE, 'text/html; charset=utf-8', { 'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'" });
+    if (req.method !== 'GET') throw new HttpError(405, 'method not allowed');
+    if (p === '/' || p === '/study') return send(res, 200, 'text/html; charset=utf-8', PAGE);
+    if (p === '/static/study.css') return send(res, 200, 'text/css; charset=utf-8', STUDY_CSS);
     if ((m = /^\/static\/([a-z_]+\.js)$/.exec(p)) && STATIC[m[1]!]) {
-      return send(200, fs.readFileSync(compiledEntry(STATIC[m[1]!]!)), 'text/javascript; charset=utf-8');
+      return send(res, 200, 'text/javascript; charset=utf-8', fs.readFileSync(compiledEntry(STATIC[m[1]!]!)));
     }
-    if (p === '/api/study/session') return json(200, session(annotator));
+    if (p === '/api/study/session') return sendJson(res, 200, session(annotator));
     if ((m = /^\/api\/study\/items\/(\d{1,7})\/image\.png$/.exec(p))) {
       const item = Number(m[1]);
-      if (item >= plan.images.length) return send(404, 'not found');
-      return send(200, await png(await rgbOf(item), S), 'image/png');
+      if (item >= plan.images.length) throw new HttpError(404, 'not found');
+      return send(res, 200, 'image/png', await png(await rgbOf(item), S));
     }
     if ((m = /^\/api\/study\/slots\/([0-9a-f]{20})\.png$/.exec(p))) {
       const slot = slots.get(m[1]!);
-      if (!slot) return send(404, 'not found');
+      if (!slot) throw new HttpError(404, 'not found');
       const out = o.outputs[slot.model]!;
       const rgb = await rgbOf(slot.item);
-      return send(200, await png(camOverlay(rgb, camPicture(out.cams[slot.item]!, out.grid, S), S, S), S), 'image/png');
+      return send(res, 200, 'image/png', await png(camOverlay(rgb, camPicture(out.cams[slot.item]!, out.grid, S), S, S), S));
     }
-    return send(404, 'not found');
+    throw new HttpError(404, 'not found');
   };
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
+      if (res.headersSent) return void res.end();
+      if (e instanceof HttpError) return sendJson(res, e.status, { error: e.message });
       process.stderr.write(`review --study: ${(e as Error).message}\n`);
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end('server error (see the terminal)');
+      sendJson(res, 500, { error: 'server error (see the terminal)' });
     });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => resolve());
   });
-  port = (server.address() as { port: number }).port;
+  const port = (server.address() as { port: number }).port;
+  hosts = allowedHosts(o.host, port);
   const shownHost = o.host.includes(':') ? `[${o.host}]` : o.host;
   return {
     url: `http://${shownHost}:${port}/study?token=${token}`,
