@@ -48,6 +48,8 @@ async function publish(f: ReviewToolFlags): Promise<void> {
   const meta = readCheckpointMeta(f.modelDir, f.modelName);
   const runtime = await runtimeFrom(f);
   const held: { cluster?: Cluster } = {};
+  // one publish at a time per model (a judging server may keep running meanwhile)
+  const lock = acquireModelDirLock(path.join(reviewDirOf(f.dataDir, f.modelName), 'published'), { command: `gradia-dist review --publish --model-name ${f.modelName}` });
   try {
     const r = await publishReview({
       dataDir: f.dataDir, modelName: f.modelName, rule, grid: gridOf(meta.inputSize), checkpointId: meta.id,
@@ -69,6 +71,7 @@ async function publish(f: ReviewToolFlags): Promise<void> {
     if (f.json) printJsonLine({ command: 'review', mode: 'publish', model: f.modelName, counts: r.counts, matrix: r.matrix, files: r.files, backup: r.backup });
   } finally {
     await held.cluster?.close();
+    lock.release();
   }
 }
 
@@ -120,7 +123,13 @@ async function study(f: ReviewToolFlags): Promise<void> {
       outputs.push({ cams: r.results.map((x) => x.cam), grid: r.grid });
     }
     const plan = openStudyPlan(studyDir, { models, split, images: samples!.map((s) => s.fileName) });
-    const server = await startStudyServer({ plan, studyDir, samples: samples!, outputs, host: f.host ?? '127.0.0.1', port: f.port ?? 8766, annotator });
+    const host = f.host ?? '127.0.0.1';
+    const port = f.port ?? 8765;
+    const server = await startStudyServer({ plan, studyDir, samples: samples!, outputs, host, port, annotator }).catch((e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new GradiaInputError(null, `--host ${host} --port ${port}: cannot listen (${code})`);
+      throw e;
+    });
     console.log(`review --study: ${plan.images.length} ${split} images, ${models.length} models, blind; open ${server.url}`);
     console.log('  (add &annotator=NAME to the URL for each person; Ctrl-C stops; then `review --study --export`)');
     await new Promise<void>((resolve) => {
