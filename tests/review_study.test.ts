@@ -161,7 +161,15 @@ describe.runIf(chromiumAvailable())('review --study in Chromium', () => {
       fs.mkdirSync(path.join(repoRoot, 'docs'), { recursive: true });
       await ann.screenshot({ path: path.join(repoRoot, 'docs', 'review-study.png') });
       const bob = await open('bob');
-      await answerItem(bob, 'bob', 0);
+      // bob's answer does not reach the server: kept in the browser, sent on the next load
+      await bob.route('**/api/study/answers', (r) => r.abort());
+      await answerItem(bob, 'bob', 0, false);
+      await bob.click('#submit');
+      await bob.waitForSelector('#status.error');
+      expect(await bob.textContent('#where')).toBe(`image 1 of ${n}`);
+      await bob.unroute('**/api/study/answers');
+      await bob.reload();
+      await bob.waitForSelector(`text=image 2 of ${n}`);
       for (const p of [ann, bob]) {
         const html = (await p.content()).toLowerCase();
         for (const m of MODELS) expect(html).not.toContain(m);
