@@ -51,6 +51,7 @@ export async function demoCommand(f: DemoFlags): Promise<void> {
   await runTraining({ ...common, phase: 1, attentionWeight: 0, ...R.phase1 });
   console.log('demo: assessing the phase-1 model (stand-in for the human judges)');
   await assessCheckpoint(runtime, { dataDir, modelDir, modelName: 'model_out', testBatch: 64, tau: R.tau });
+  console.log(`demo: (people judge and redraw instead with: gradia-dist review --data-dir ${dataDir} --model-dir ${modelDir} --model-name model_out)`);
   console.log('demo: phase 2 (attention-aligned)');
   await runTraining({ ...common, phase: 2, ...R.phase2 });
   console.log('demo: evaluating both models on the test split');

@@ -39,7 +39,7 @@ export async function openReview(f: ReviewFlags, o: { handlers?: RouteHandler[];
     const evalSet = await buildEvalSet(f.dataDir, 'val');
     for (const w of evalSet.warnings) log(`warning: ${w}`);
     if (evalSet.samples.length === 0) throw new GradiaInputError(f.dataDir, 'the val split has no images to review');
-    const outputs = await modelOutputs({ runtime: await runtimeFrom(f), modelDir: f.modelDir, modelName: f.modelName, testBatch: f.testBatch, reviewDir, classes: evalSet.classes, samples: evalSet.samples, log });
+    const outputs = await modelOutputs({ runtime: () => runtimeFrom(f), modelDir: f.modelDir, modelName: f.modelName, testBatch: f.testBatch, reviewDir, classes: evalSet.classes, samples: evalSet.samples, log });
     const ctx = createContext({ dataDir: f.dataDir, reviewDir, modelName: f.modelName, datasetFingerprint: datasetFingerprint(f.dataDir), classes: evalSet.classes, samples: evalSet.samples, outputs, log });
     ctx.journal(f.annotator); // a torn journal line is reported now, not on the first request
     const server = await startReviewServer({ ctx, host: f.host, port: f.port, defaultAnnotator: f.annotator, handlers: o.handlers });

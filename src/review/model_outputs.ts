@@ -63,7 +63,8 @@ function readCached(file: string, checkpointId: string, samples: EvalSample[]): 
  * the model over them once and caches the result. `log` hears whether it ran.
  */
 export async function modelOutputs(o: {
-  runtime: RuntimeConfig; modelDir: string; modelName: string; testBatch: number; reviewDir: string;
+  /** asked only when the model has to run (choosing a backend loads it) */
+  runtime: () => Promise<RuntimeConfig>; modelDir: string; modelName: string; testBatch: number; reviewDir: string;
   classes: string[]; samples: EvalSample[]; log?: (line: string) => void;
 }): Promise<ModelOutputs> {
   const meta = readCheckpointMeta(o.modelDir, o.modelName);
@@ -75,7 +76,7 @@ export async function modelOutputs(o: {
     return cached;
   }
   o.log?.(`review: running ${o.modelName} over ${o.samples.length} validation images once`);
-  const { cluster } = await openCheckpointCluster(o.runtime, o.modelDir, o.modelName, o.testBatch);
+  const { cluster } = await openCheckpointCluster(await o.runtime(), o.modelDir, o.modelName, o.testBatch);
   let results;
   try {
     results = await evaluateSamples(cluster, o.samples, o.testBatch);

@@ -59,7 +59,9 @@ header { display: flex; align-items: center; gap: 16px; padding: 8px 16px; backg
 main { display: flex; gap: 20px; padding: 16px; align-items: flex-start; }
 .stage { position: relative; background: #000; line-height: 0; }
 .stage canvas { display: block; image-rendering: pixelated; }
-.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; min-width: 280px; max-width: 360px; }
+.panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; width: 460px; }
+.panel h2 + .muted { margin-bottom: 6px; }
+.panel h3 { font-size: 14px; margin: 14px 0 4px; }
 .panel h2 { font-size: 15px; margin: 0 0 8px; word-break: break-all; }
 .panel table { border-collapse: collapse; width: 100%; }
 .panel td, .panel th { padding: 3px 6px; text-align: left; border-bottom: 1px solid #eee; }
@@ -69,10 +71,12 @@ main { display: flex; gap: 20px; padding: 16px; align-items: flex-start; }
 .verdict.reasonable { color: var(--ok); } .verdict.unreasonable { color: var(--bad); }
 .removed-banner { background: #fdecea; color: var(--bad); padding: 4px 8px; border-radius: 4px; font-weight: 600; margin: 6px 0; }
 .conflict { background: #fff4e5; border: 1px solid #f0b35a; color: #6a3d00; padding: 6px 8px; border-radius: 4px; margin: 6px 0; }
-.keys { color: var(--muted); font-size: 12px; margin-top: 10px; }
+.keys { color: var(--muted); font-size: 12px; margin: 12px 0 0; padding: 0; list-style: none; display: grid; grid-template-columns: 1fr 1fr; gap: 3px 12px; }
+.hint { color: var(--muted); font-size: 12px; margin-top: 10px; }
+#weights { margin-top: 2px; }
 kbd { border: 1px solid #bbb; border-bottom-width: 2px; border-radius: 3px; padding: 0 4px; font: 11px ui-monospace, monospace; background: #fafafa; color: var(--fg); }
 .matrix td { text-align: right; font-variant-numeric: tabular-nums; }
-.toolbar { display: flex; flex-wrap: wrap; gap: 6px; margin: 8px 0; }
+.toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; margin: 8px 0; }
 .toolbar button { font: inherit; padding: 3px 8px; border: 1px solid var(--line); background: #fafafa; border-radius: 4px; cursor: pointer; }
 .toolbar button.on { background: var(--accent); color: #fff; border-color: var(--accent); }
 .toolbar button:disabled { opacity: 0.45; cursor: not-allowed; }

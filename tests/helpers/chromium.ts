@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 
-export const CHROMIUM = process.env.GRADIA_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Whether browser tests run here; under CI a missing browser throws instead of skipping. */
 export function chromiumAvailable(): boolean {

@@ -142,14 +142,21 @@ class ReviewPage {
         el('tr', {}, el('th', {}, 'human map'), el('td', {}, s.map ? 'redrawn' : d.humanMap ? 'yes' : 'none'))),
       verdict,
       w ? el('div', { id: 'weights' }, `phase 2 weights: prediction ${w.predWeight}, attention ${w.attWeight}${hasMap ? '' : ' (no map)'}`) : el('div', { id: 'weights', class: 'muted' }, 'phase 2 weights follow from the judgement'),
-      el('h2', {}, 'Your reasonability matrix'),
+      el('h3', {}, 'Your reasonability matrix'),
       el('table', { class: 'matrix', id: 'matrix' },
         el('tr', {}, el('th', {}, ''), el('th', {}, 'reasonable'), el('th', {}, 'unreasonable')),
         el('tr', {}, el('th', {}, 'accurate'), el('td', {}, String(m[0][0])), el('td', {}, String(m[0][1]))),
         el('tr', {}, el('th', {}, 'inaccurate'), el('td', {}, String(m[1][0])), el('td', {}, String(m[1][1])))),
-      el('div', { class: 'keys' },
-        kbd('R'), '/', kbd('Y'), ' reasonable · ', kbd('U'), '/', kbd('N'), ' unreasonable · ', kbd('←'), kbd('→'), ' move · ', kbd('Z'), ' undo · ', kbd('X'), ' remove/restore', el('br'),
-        'hold ', kbd('Space'), ' raw image · ', kbd('O'), ` opacity ${Math.round(100 * OPACITIES[this.opacity]!)}% · `, kbd('M'), ' map outline · ', kbd('D'), ' redraw'),
+      el('ul', { class: 'keys' },
+        el('li', {}, kbd('R'), ' / ', kbd('Y'), ' reasonable'),
+        el('li', {}, kbd('U'), ' / ', kbd('N'), ' unreasonable'),
+        el('li', {}, kbd('←'), ' ', kbd('→'), ' previous / next'),
+        el('li', {}, kbd('Z'), ' undo'),
+        el('li', {}, kbd('X'), ' remove / restore'),
+        el('li', {}, kbd('D'), ' redraw the map'),
+        el('li', {}, 'hold ', kbd('Space'), ' raw image'),
+        el('li', {}, kbd('O'), ` overlay ${Math.round(100 * OPACITIES[this.opacity]!)}%`),
+        el('li', {}, kbd('M'), ` map outline ${this.outline ? 'on' : 'off'}`)),
     );
   }
 
@@ -271,6 +278,8 @@ class ReviewPage {
           this.conflictAt = i;
           this.setStatus('error', `conflict on image ${i}: changed in another tab, not saved`);
           this.session = await getJson<SessionInfo>('/api/session');
+          // the person sees the image whose change was refused, with its current state
+          if (!this.editor && i !== this.index) await this.show(i);
         } else {
           this.setStatus('error', `refused (${r.status}): ${r.error}`);
         }
