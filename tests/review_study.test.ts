@@ -7,9 +7,10 @@ import http from 'node:http';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REASONABILITY_FILE } from '../src/data/reasonability.js';
+import { REASONABILITY_FILE, weightsFor, type ReasonabilityLabel } from '../src/data/reasonability.js';
+import { buildEvalSet, buildTrainSet } from '../src/data/phase_dataset.js';
+import type { ItemDetail, ReviewEventValue, SessionInfo } from '../src/review/api.js';
 import { repoRoot } from '../src/util/paths.js';
-import { buildEvalSet } from '../src/data/phase_dataset.js';
 import { slotOrder, STUDY_FORMAT, type StudyPlan } from '../src/review/study_plan.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { chromiumAvailable, launchChromium } from './helpers/chromium.js';
@@ -30,25 +31,40 @@ beforeAll(() => {
 }, 300_000);
 afterAll(() => fs.rmSync(ds.dir, { recursive: true, force: true }));
 
-const valNames = (): string[] => fs.readdirSync(path.join(ds.data, 'gender_data', 'val'), { recursive: true }).map(String).filter((f) => f.endsWith('.png')).map((f) => path.basename(f)).sort();
-
 describe('review --publish (CLI) feeds phase 2', () => {
-  it('gives the labels `assess --human` gives for the same judgements; train --phase 2 --reasonability runs on them', () => {
-    const [v0, v1] = valNames();
+  it('judgements made through the judging server publish as `assess --human` labels them; X drops the map; phase 2 trains on the files', async () => {
+    // U, R and X through the judging server's own API (the page's requests)
+    const child = startCli(['review', '--data-dir', ds.data, '--model-dir', models, '--model-name', MODELS[0]!, '--port', '0', '--annotator', 'ann', ...RT]);
+    let judged: { u: string; r: string; x: string };
+    try {
+      const url = new URL(await waitForUrl(child));
+      const port = Number(url.port);
+      const login = await request(port, `/?token=${url.searchParams.get('token')}`);
+      const cookie = (login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
+      const session = JSON.parse((await request(port, '/api/session', { headers: { cookie } })).body) as SessionInfo;
+      const [iu, ir, ix] = session.order;
+      const name = async (i: number) => (JSON.parse((await request(port, `/api/items/${i}`, { headers: { cookie } })).body) as ItemDetail).image;
+      judged = { u: await name(iu!), r: await name(ir!), x: await name(ix!) };
+      const post = (id: string, index: number, value: ReviewEventValue) => request(port, '/api/events', {
+        method: 'POST', body: JSON.stringify({ id, index, baseRevision: 0, value }),
+        headers: { cookie, origin: `http://127.0.0.1:${port}`, 'x-gradia-review': '1', 'content-type': 'application/json' },
+      });
+      expect((await post('u1', iu!, { kind: 'judge', judgement: 'unreasonable' })).status).toBe(200);
+      expect((await post('r1', ir!, { kind: 'judge', judgement: 'reasonable' })).status).toBe(200);
+      expect((await post('x1', ix!, { kind: 'remove', removed: true })).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+
     // the oracle: the existing command that crosses people's judgements with the checkpoint's predictions
     const human = path.join(ds.dir, 'human.json');
-    fs.writeFileSync(human, JSON.stringify([{ img: v0, label: 'unreasonable' }, { img: v1, label: 'reasonable' }]));
+    fs.writeFileSync(human, JSON.stringify([{ img: judged.u, label: 'unreasonable' }, { img: judged.r, label: 'reasonable' }]));
     const as = runCli(['assess', '--human', human, '--data-dir', ds.data, '--model-dir', models, '--model-name', MODELS[0]!, ...RT]);
     expect(as.code, as.stderr).toBe(0);
-    const expected = JSON.parse(fs.readFileSync(path.join(ds.data, REASONABILITY_FILE), 'utf8'));
-    expect(Object.keys(expected)).toHaveLength(2);
+    const expected = JSON.parse(fs.readFileSync(path.join(ds.data, REASONABILITY_FILE), 'utf8')) as Record<string, ReasonabilityLabel>;
+    expect(Object.keys(expected).sort()).toEqual([judged.u, judged.r].sort());
     fs.writeFileSync(path.join(ds.data, REASONABILITY_FILE), '{}\n');
-
-    const dir = path.join(ds.data, 'review', MODELS[0]!, 'judgements');
-    fs.mkdirSync(dir, { recursive: true });
-    const ev0 = { id: 'e1', index: 0, baseRevision: 0, value: { kind: 'judge', judgement: 'unreasonable' }, seq: 1, time: 't', image: v0 };
-    const ev1 = { id: 'e2', index: 1, baseRevision: 0, value: { kind: 'judge', judgement: 'reasonable' }, seq: 2, time: 't', image: v1 };
-    fs.writeFileSync(path.join(dir, 'ann.jsonl'), `${JSON.stringify(ev0)}\n${JSON.stringify(ev1)}\n`);
 
     const bad = runCli(['review', '--publish', '--merge', 'adjudicator=zed', '--data-dir', ds.data, '--model-dir', models, '--model-name', MODELS[0]!, ...RT]);
     expect(bad.code).toBe(2);
@@ -56,8 +72,15 @@ describe('review --publish (CLI) feeds phase 2', () => {
 
     const r = runCli(['review', '--publish', '--data-dir', ds.data, '--model-dir', models, '--model-name', MODELS[0]!, ...RT]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('2 judged');
+    expect(r.stdout).toContain('2 judged, 0 redrawn maps, 1 removed');
     expect(JSON.parse(fs.readFileSync(path.join(ds.data, REASONABILITY_FILE), 'utf8'))).toEqual(expected);
+    const set = await buildTrainSet(ds.data, { phase: 2, reasonability: true, grid: 2, checkImages: false });
+    const sample = (f: string) => set.samples.find((x) => x.fileName === f)!;
+    for (const f of [judged.u, judged.r]) {
+      const w = expected[f] === 'Reasonable Accurate' ? { predWeight: 1, attWeight: 0 } : weightsFor(expected[f]);
+      expect({ predWeight: sample(f).predWeight, attWeight: sample(f).attWeight }).toEqual(w);
+    }
+    expect([sample(judged.x).target, sample(judged.x).attWeight]).toEqual([null, 0]);
 
     const p2Models = path.join(ds.dir, 'models-p2');
     fs.cpSync(models, p2Models, { recursive: true });
