@@ -15,7 +15,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ATTENTION_FILES, attentionTarget, loadValAttention, readAttentionFile } from '../data/attention.js';
+import { ATTENTION_FILES, attentionTarget, keyOf, loadValAttention, readAttentionFile } from '../data/attention.js';
 import { DATA_FOLDER } from '../data/layout.js';
 import { buildEvalSet, buildTrainSet } from '../data/phase_dataset.js';
 import { labelOf, readReasonability, REASONABILITY_FILE, weightsFor, type ReasonabilityLabel } from '../data/reasonability.js';
@@ -81,11 +81,7 @@ function previousEntries(file: string): unknown[] {
   return JSON.parse(fs.readFileSync(file, 'utf8').replace(/^\ufeff/, '')) as unknown[];
 }
 
-function entryKey(e: unknown): string {
-  const img = typeof e === 'string' ? e : (e as { img: string }).img;
-  const i = Math.max(img.lastIndexOf('/'), img.lastIndexOf('\\'));
-  return i >= 0 ? img.slice(i + 1) : img;
-}
+const entryKey = (e: unknown): string => keyOf(typeof e === 'string' ? e : (e as { img: string }).img);
 
 /** Images with a map in attention_val.json or the update file (before the remove file applies). */
 function namesWithMaps(root: string): Set<string> {

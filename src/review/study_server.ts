@@ -115,6 +115,11 @@ export async function startStudyServer(o: StudyServerOptions): Promise<StudyServ
     let s = state.get(a);
     if (!s) {
       const j = readStudyJournal(journalOf(a));
+      // a torn last line (a crash mid-append) is cut off, so the next answer starts a fresh line
+      if (j.torn) {
+        fs.truncateSync(j.file, j.intactBytes);
+        process.stderr.write(`${j.file}: dropped a torn last line (an answer that was never acknowledged)\n`);
+      }
       s = { latest: latestByItem(j), seq: j.events.reduce((m, e) => Math.max(m, e.seq), 0), ids: new Set(j.events.map((e) => e.id)) };
       state.set(a, s);
     }

@@ -36,13 +36,18 @@ export function answerProblem(plan: StudyPlan, item: unknown, answers: unknown):
 export interface StudyJournal {
   file: string;
   events: StudyJournalEvent[];
+  /** bytes of the complete lines (a torn tail beyond them is not an answer) */
+  intactBytes: number;
+  torn: boolean;
 }
 
 /** One annotator's study journal (torn last line dropped, repeated ids once, the last answer per item wins). */
 export function readStudyJournal(file: string): StudyJournal {
-  if (!fs.existsSync(file)) return { file, events: [] };
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  lines.pop(); // '' after the last '\n', or a torn append
+  if (!fs.existsSync(file)) return { file, events: [], intactBytes: 0, torn: false };
+  const text = fs.readFileSync(file, 'utf8');
+  const end = text.lastIndexOf('\n') + 1;
+  const lines = text.slice(0, end).split('\n');
+  lines.pop(); // '' after the last '\n'; what follows it is a torn append
   const seen = new Set<string>();
   const events: StudyJournalEvent[] = [];
   lines.forEach((line, i) => {
@@ -60,7 +65,7 @@ export function readStudyJournal(file: string): StudyJournal {
     seen.add(e.id);
     events.push(e);
   });
-  return { file, events };
+  return { file, events, intactBytes: Buffer.byteLength(text.slice(0, end)), torn: end < text.length };
 }
 
 /** Every annotator's study journal in `studyDir`, by annotator (sorted). */
