@@ -18,7 +18,7 @@ const haveChromium = fs.existsSync(CHROMIUM);
 // Under CI the browser tests must run: a missing chromium fails them (in beforeAll) instead of skipping.
 const run = haveChromium || Boolean(process.env.CI);
 
-interface Server { child: ChildProcess; url: string; origin: string; token: string; port: number }
+interface Server { child: ChildProcess; url: string; origin: string; token: string; port: number; stderr: () => string }
 
 let made: MadeDataSet;
 let models: string;
@@ -39,7 +39,7 @@ function startServer(): Promise<Server> {
       const m = /(http:\/\/127\.0\.0\.1:(\d+))\/\?token=([A-Za-z0-9_-]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ child, url: m[0], origin: m[1]!, port: Number(m[2]), token: m[3]! });
+        resolve({ child, url: m[0], origin: m[1]!, port: Number(m[2]), token: m[3]!, stderr: () => err });
       }
     });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`review exited (${code}):\n${out}\n${err}`)); });
@@ -140,7 +140,7 @@ describe.skipIf(!run)('review in Chromium', () => {
     expect(await again.textContent('#weights')).toContain(`prediction ${w.predWeight}, attention ${w.attWeight}`);
   });
 
-  it('X marks the sample removed, and X again restores it', async () => {
+  it('X marks the sample removed, X again restores it, and Z undoes a judgement', async () => {
     const page = await openAs('remover');
     const i = Number(new URL(page.url()).hash.slice(1));
     await page.keyboard.press('x');
@@ -150,7 +150,17 @@ describe.skipIf(!run)('review in Chromium', () => {
     await page.keyboard.press('x');
     await statusIs(page, 'saved');
     await page.waitForSelector('#removed', { state: 'detached' });
-    expect(journal('remover').map((e) => e.value)).toEqual([{ kind: 'remove', removed: true }, { kind: 'remove', removed: false }]);
+    // Z takes back this tab's last change: here a judgement made (and moved on from) just before
+    await page.keyboard.press('r');
+    await statusIs(page, 'saved');
+    expect(page.url()).not.toMatch(new RegExp(`#${i}$`));
+    await page.keyboard.press('z');
+    await statusIs(page, 'saved');
+    expect(page.url()).toMatch(new RegExp(`#${i}$`));
+    await page.waitForFunction(() => document.getElementById('verdict')!.textContent === 'not judged yet');
+    expect(journal('remover').map((e) => e.value)).toEqual([
+      { kind: 'remove', removed: true }, { kind: 'remove', removed: false }, { kind: 'judge', judgement: 'reasonable' }, { kind: 'judge', judgement: null },
+    ]);
   });
 
   it('polygon + brush + eraser + undo save the map the rasteriser gives, bit for bit', async () => {
@@ -208,13 +218,16 @@ describe.skipIf(!run)('review in Chromium', () => {
     expect(fs.existsSync(path.join(made.data, 'review', 'model_out', 'judgements', 'sparse.jsonl')) ? journal('sparse') : []).toEqual([]);
   });
 
-  it('an out-of-date tab gets a conflict, shown to the person, and nothing is overwritten', async () => {
+  it('other tabs hear a change live; an out-of-date tab gets a conflict, shown to the person, and nothing is overwritten', async () => {
     const a = await openAs('twotabs');
     const i = Number(new URL(a.url()).hash.slice(1));
     // tab B hears nothing from the live stream, so it stays out of date
     const b = await openAs('twotabs', `#${i}`, (ctx) => ctx.route('**/api/stream', (r) => r.abort()));
+    // tab C listens to the live stream: A's judgement appears there without a reload
+    const c = await openAs('twotabs', `#${i}`);
     await a.keyboard.press('r');
     await statusIs(a, 'saved');
+    await c.waitForFunction(() => document.getElementById('verdict')!.textContent!.startsWith('Reasonable'));
     await b.keyboard.press('u');
     await statusIs(b, 'conflict');
     await b.waitForSelector('#conflict');
@@ -284,7 +297,11 @@ describe.skipIf(!run)('review in Chromium', () => {
     await statusIs(page, 'saved');
     await stop(server, 'SIGKILL');
     // a second server on the same data set and model is refused while one runs: checked on the restarted one below
+    expect(server.stderr()).toContain('review: running model_out over 6 validation images once');
     server = await startServer();
+    // the model's outputs come from the cache (same checkpoint id), and the stale lock is taken over
+    await expect.poll(() => server.stderr()).toMatch(/review: model outputs of model_out \(checkpoint [0-9a-f]{16}\) from .*outputs-[0-9a-f]{16}\.json/);
+    await expect.poll(() => server.stderr()).toMatch(/taking over the stale lock/);
     const again = await openAs('crash');
     const d = await apiGet<ItemDetail>(again, `/api/items/${i}`);
     expect(d.state).toMatchObject({ revision: 1, judgement: 'unreasonable' });

@@ -11,6 +11,7 @@ import { modelOutputs } from '../review/model_outputs.js';
 import type { RouteHandler } from '../review/routes.js';
 import { startReviewServer, type ReviewServer } from '../review/server.js';
 import { GradiaInputError } from '../util/errors.js';
+import { ensureWritableDir } from '../util/fs_errors.js';
 import { runtimeFrom, type RuntimeFlags } from './runtime_options.js';
 
 export interface ReviewFlags extends RuntimeFlags {
@@ -34,11 +35,13 @@ export async function openReview(f: ReviewFlags, o: { handlers?: RouteHandler[];
   checkAnnotator(f.annotator);
   if (!(Number.isInteger(f.port) && f.port >= 0 && f.port <= 65535)) throw new GradiaInputError(null, `--port ${f.port}: must be 0-65535`);
   const reviewDir = reviewDirOf(f.dataDir, f.modelName);
+  // the data set is checked before anything is created in it (a mistyped --data-dir stays untouched)
+  const evalSet = await buildEvalSet(f.dataDir, 'val');
+  for (const w of evalSet.warnings) log(`warning: ${w}`);
+  if (evalSet.samples.length === 0) throw new GradiaInputError(f.dataDir, 'the val split has no images to review');
+  ensureWritableDir(reviewDir, '--data-dir (its review folder)');
   const lock = acquireModelDirLock(reviewDir, { log });
   try {
-    const evalSet = await buildEvalSet(f.dataDir, 'val');
-    for (const w of evalSet.warnings) log(`warning: ${w}`);
-    if (evalSet.samples.length === 0) throw new GradiaInputError(f.dataDir, 'the val split has no images to review');
     const outputs = await modelOutputs({ runtime: () => runtimeFrom(f), modelDir: f.modelDir, modelName: f.modelName, testBatch: f.testBatch, reviewDir, classes: evalSet.classes, samples: evalSet.samples, log });
     const ctx = createContext({ dataDir: f.dataDir, reviewDir, modelName: f.modelName, datasetFingerprint: datasetFingerprint(f.dataDir), classes: evalSet.classes, samples: evalSet.samples, outputs, log });
     ctx.journal(f.annotator); // a torn journal line is reported now, not on the first request

@@ -51,10 +51,11 @@ const CSS = `
 body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg); color: var(--fg); }
 header { display: flex; align-items: center; gap: 16px; padding: 8px 16px; background: var(--panel); border-bottom: 1px solid var(--line); }
 .brand { font-weight: 700; }
+.brand, #who, #progress-text { white-space: nowrap; flex: none; }
 #who { color: var(--muted); }
-#progress { flex: 1; height: 8px; background: #e6e6e2; border-radius: 4px; overflow: hidden; max-width: 420px; }
+#progress { flex: 1 1 120px; min-width: 120px; height: 8px; background: #e6e6e2; border-radius: 4px; overflow: hidden; max-width: 420px; }
 #progress-bar { height: 100%; width: 0; background: var(--accent); }
-#status { min-width: 180px; text-align: right; font-weight: 600; }
+#status { margin-left: auto; text-align: right; font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
 #status.saved { color: var(--ok); } #status.pending { color: var(--muted); } #status.error { color: var(--bad); }
 main { display: flex; gap: 20px; padding: 16px; align-items: flex-start; }
 .stage { position: relative; background: #000; line-height: 0; }
@@ -96,10 +97,26 @@ function staticModule(name: string): Buffer {
   }
 }
 
+/**
+ * A route serving compiled modules under /static/<name> for exactly the names given (a mode
+ * with its own page, such as the study, mounts one for its modules).
+ */
+export function moduleRoute(names: readonly string[]): RouteHandler {
+  return async (req, res, _ctx, { url }) => {
+    if (req.method !== 'GET' || !url.pathname.startsWith('/static/')) return false;
+    const name = url.pathname.slice('/static/'.length);
+    if (!names.includes(name)) return false;
+    send(res, 200, 'text/javascript; charset=utf-8', staticModule(name));
+    return true;
+  };
+}
+
+const pageModules = moduleRoute(PAGE_MODULES);
+
 /** GET / (the page) and /static/<name> from the table. */
-export const staticRoutes: RouteHandler = async (req, res, _ctx, { url }) => {
+export const staticRoutes: RouteHandler = async (req, res, ctx, scope) => {
   if (req.method !== 'GET') return false;
-  const p = url.pathname;
+  const p = scope.url.pathname;
   if (p === '/' || p === '/index.html') {
     send(res, 200, 'text/html; charset=utf-8', PAGE_HTML);
     return true;
@@ -113,11 +130,5 @@ export const staticRoutes: RouteHandler = async (req, res, _ctx, { url }) => {
     send(res, 200, 'text/css; charset=utf-8', CSS);
     return true;
   }
-  if (p.startsWith('/static/')) {
-    const name = p.slice('/static/'.length);
-    if (!PAGE_MODULES.includes(name)) return false;
-    send(res, 200, 'text/javascript; charset=utf-8', staticModule(name));
-    return true;
-  }
-  return false;
+  return pageModules(req, res, ctx, scope);
 };

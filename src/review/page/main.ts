@@ -276,7 +276,7 @@ class ReviewPage {
           for (const q of stale) await outbox.delete(q.id).catch(() => {});
           this.applyState(i, r.answer.state);
           this.conflictAt = i;
-          this.setStatus('error', `conflict on image ${i}: changed in another tab, not saved`);
+          this.setStatus('error', `conflict on image ${i}: not saved`);
           this.session = await getJson<SessionInfo>('/api/session');
           // the person sees the image whose change was refused, with its current state
           if (!this.editor && i !== this.index) await this.show(i);
@@ -309,6 +309,7 @@ class ReviewPage {
     const s = byId('status');
     s.className = kind;
     s.textContent = text;
+    s.title = text;
   }
 
   private statusKind(): string {
