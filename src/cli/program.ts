@@ -95,13 +95,24 @@ export function buildProgram(): Command {
       await assessCommand({ ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) });
     });
 
-  addRuntimeOptions(addDataOptions(program.command('review').description('judge and redraw the model\'s attention in the browser (prints a URL with a token)')))
+  // review: the judging server (review_command.ts) and its tools (--publish, --agreement, --study: review_tools_command.ts)
+  addRuntimeOptions(addDataOptions(program.command('review').description('judge and redraw the model\'s attention in the browser (prints a URL with a token); publish, agreement, blind study')))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0: any free port)', int('--port'), 8765)
     .option('--annotator <name>', 'who is judging (names the journal file)', 'annotator')
+    .option('--publish', 'no server: merge every annotator\'s journal and write the phase-2 label files')
+    .option('--merge <rule>', 'with --publish: majority (default; ties -> unreasonable) or adjudicator=NAME')
+    .option('--agreement', 'no server: agreement between annotators (kappas, map IoU)')
+    .option('--study', 'blind comparison of several models\' attention (with --models)')
+    .option('--models <list>', 'with --study: checkpoint names, comma-separated')
+    .addOption(new Option('--split <split>', 'with --study: images to compare (default test)').choices(['test', 'val']))
+    .option('--export', 'with --study: write the results CSV/JSON and exit')
     .action(async (opts) => {
+      const flags = { ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) };
+      const tools = await import('./review_tools_command.js');
+      if (tools.isReviewTool(flags)) return tools.reviewToolCommand(flags);
       const { reviewCommand } = await import('./review_command.js');
-      await reviewCommand({ ...opts, ...valuesOf(RUNTIME_OPTIONS, opts), ...valuesOf(DATA_OPTIONS, opts) });
+      await reviewCommand(flags);
     });
 
   program.command('demo')

@@ -136,3 +136,15 @@ export interface StudyAnswerRequest {
   answers: StudyAnswer[];
   ms: number; // time spent on the item
 }
+
+/**
+ * One line of `<data-dir>/review/study/<annotator>.jsonl` (on disk only, never sent to the
+ * page): the answers as submitted plus which model each slot showed (`order[k]` = index in
+ * the study's model list of the k-th slot).
+ */
+export interface StudyJournalEvent extends StudyAnswerRequest {
+  seq: number;
+  time: string;
+  image: string;
+  order: number[];
+}
