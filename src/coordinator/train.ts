@@ -99,7 +99,7 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
   const grid = gridOf(cfg.inputSize);
 
   // Data first: every input problem is reported before a worker starts.
-  const train = await buildTrainSet(cfg.dataDir, { phase: cfg.phase, reasonability: cfg.reasonability, grid });
+  const train = await buildTrainSet(cfg.dataDir, { phase: cfg.phase, reasonability: cfg.reasonability, grid, fullMasks: cfg.phase === 2 && cfg.objective === 'res-l' });
   const evalSplit = cfg.phase === 2 ? cfg.selectOn : 'val';
   const evalSet = await buildEvalSet(cfg.dataDir, evalSplit);
   for (const w of [...train.warnings, ...evalSet.warnings]) events.log(`warning: ${w}`);
@@ -138,6 +138,7 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
     ...replicaSettings(cfg),
     // phase 1 trains on the task loss alone
     attentionWeight: cfg.phase === 2 ? cfg.attentionWeight : 0,
+    objective: cfg.phase === 2 ? cfg.objective : 'gradia', // the objectives are phase 2's
     backend: cfg.backend, numClasses: train.classes.length, weights: initialWeights,
     pipelineThreads: cfg.loaderThreads, decodeCacheBytes: cfg.decodeCacheBytes, threads: cfg.threads,
   };

@@ -21,6 +21,8 @@ export interface TrainSetOptions {
   grid: number;
   /** read every image header before training (default true) */
   checkImages?: boolean;
+  /** keep each sample's full-resolution map as `positiveMask` (RES-L's imputation input) */
+  fullMasks?: boolean;
 }
 
 export interface TrainSet {
@@ -110,7 +112,7 @@ export async function buildTrainSet(dataDir: string, opts: TrainSetOptions): Pro
     if (!map) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
     const target = attentionTarget(map, opts.grid, im.fileName, warnings, att.origin.get(im.fileName));
     if (target === null) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
-    return { path: im.path, fileName: im.fileName, label: im.label, target, ...weightsFor(reas.labels.get(im.fileName)) };
+    return { path: im.path, fileName: im.fileName, label: im.label, target, ...weightsFor(reas.labels.get(im.fileName)), ...(opts.fullMasks ? { positiveMask: map } : {}) };
   });
   return { classes: scan.classes, samples, warnings: warnings.map(escapeControl), source };
 }

@@ -7,6 +7,11 @@ export interface TrainSample {
   target: Float32Array | null;
   predWeight: number;
   attWeight: number;
+  /**
+   * The human map at full resolution, > 0 where positive (RES-L's imputation input; set by
+   * buildTrainSet only when asked for: `fullMasks`).
+   */
+  positiveMask?: HumanMap | null;
 }
 
 export interface HumanMap {
