@@ -42,12 +42,12 @@ beforeAll(async () => {
     const withMap = i !== 3;
     // positive where the class's bright half is, "do not look here" on one cell of the other half
     const target = withMap ? Float32Array.from({ length: G * G }, (_, k) => ((k % G === 0) === (label === 1) ? 1 : k === (i % (G * G)) ? -1 : 0)) : null;
-    // full-resolution map (32 x 32, another size than the input) for RES-L's imputation
-    const data = new Uint8Array(32 * 32);
-    for (let y = 4; y < 28; y++) for (let x = 0; x < 32; x++) if ((x < 16) === (label === 1) && (x + y + i) % 5 !== 0) data[y * 32 + x] = 255;
+    // full-resolution positive mask (S x S) for RES-L's imputation
+    const fullMask = new Uint8Array(S * S);
+    for (let y = 8; y < S - 8; y++) for (let x = 0; x < S; x++) if ((x < S / 2) === (label === 1) && (x + y + i) % 5 !== 0) fullMask[y * S + x] = 1;
     samples.push({
       index: i, path: p, fileName: `img${i}.png`, label, target, predWeight: 1, attWeight: withMap ? (i % 3 === 0 ? 1.5 : 1) : 0, flip: i % 2 === 1,
-      positiveMask: withMap ? { h: 32, w: 32, data } : null,
+      fullMask: withMap ? fullMask : null,
     });
   }
 });

@@ -39,15 +39,24 @@ export async function evaluateCommand(f: EvaluateFlags): Promise<void> {
     extra: { model: f.modelName, checkpoint: meta.id, split: f.split, reasonabilityMatrix: matrix },
   });
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+  const num = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
   console.log(`${f.modelName} on ${f.split}: accuracy ${pct(summary.accuracy)} (${summary.n} images), mean IoU ${summary.iou === null ? 'n/a (no human maps)' : summary.iou.toFixed(4)} (${summary.nIou} maps)`);
-  for (const [c, v] of Object.entries(summary.perClass)) console.log(`  ${c}: ${pct(v.accuracy)} of ${v.n}`);
+  if (summary.explanation) {
+    const e = summary.explanation;
+    console.log(`  explanation (RES): precision ${num(e.precision)}, recall ${num(e.recall)}, F1 ${num(e.f1)}`);
+  }
+  for (const [c, v] of Object.entries(summary.perClass)) {
+    const maps = v.nIou ? `; ${v.nIou} maps: IoU ${num(v.iou)}, precision ${num(v.precision)}, recall ${num(v.recall)}, F1 ${num(v.f1)}` : '';
+    console.log(`  ${c}: ${pct(v.accuracy)} of ${v.n}${maps}`);
+  }
   if (matrix) console.log(formatMatrix(matrix));
-  console.log(`wrote ${paths.iouJson}, ${paths.misclassifiedJson}, ${paths.attentionDir}/ and ${paths.summaryGrid}`);
+  console.log(`wrote ${paths.iouJson}, ${paths.explanationJson}, ${paths.misclassifiedJson}, ${paths.attentionDir}/ and ${paths.summaryGrid}`);
   if (f.json) {
     printJsonLine({
       command: 'evaluate', model: f.modelName, split: f.split, accuracy: summary.accuracy, iou: summary.iou, n: summary.n, nIou: summary.nIou,
+      explanation: summary.explanation,
       perClass: summary.perClass, reasonabilityMatrix: matrix,
-      outputs: { iou: paths.iouJson, misclassified: paths.misclassifiedJson, attention: paths.attentionDir, summaryGrid: paths.summaryGrid, summary: paths.summaryJson },
+      outputs: { iou: paths.iouJson, explanation: paths.explanationJson, misclassified: paths.misclassifiedJson, attention: paths.attentionDir, summaryGrid: paths.summaryGrid, summary: paths.summaryJson },
     });
   }
 }

@@ -18,5 +18,6 @@ export async function makeDataCommand(opts: GenerateOptions): Promise<void> {
     `  train ${s.counts.train}, val ${s.counts.val}, test ${s.counts.test} images of ${opts.size}x${opts.size} (classes circle, cross); ` +
       `context patch agrees with the class in ${pct(s.cueAgreement.train)} of train, ${pct(s.cueAgreement.val)} of val, ${pct(s.cueAgreement.test)} of test`,
   );
+  if (opts.negatives) console.log('  the human maps mark the context patch -1 ("do not look here")');
   if (!s.reused && !s.kept.includes('reasonablity_val.json')) console.log('  reasonablity_val.json is {} until `gradia-dist assess` judges a phase-1 model');
 }

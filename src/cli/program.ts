@@ -81,9 +81,10 @@ export function buildProgram(): Command {
     .option('--test <n>', 'test images', int('--test'), MAKE_DATA_DEFAULTS.test)
     .option('--size <px>', 'image size (multiple of 32; 96+ so the attention grid is at least 3x3)', int('--size'), MAKE_DATA_DEFAULTS.size)
     .option('--spurious <p>', 'probability that the context cue agrees with the class in train/val', num('--spurious'), MAKE_DATA_DEFAULTS.spurious)
-    .action(async (opts) => {
+    .option('--negative-maps', 'mark the context patch -1 ("do not look here") in the human maps, for RES\'s objectives')
+    .action(async ({ negativeMaps, ...opts }) => {
       const { makeDataCommand } = await import('./make_data.js');
-      await makeDataCommand(opts);
+      await makeDataCommand({ ...opts, negatives: Boolean(negativeMaps) });
     });
 
   addRuntimeOptions(addDataOptions(program.command('assess').description('stand-in human judge: writes reasonablity_val.json')))

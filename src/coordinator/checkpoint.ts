@@ -26,6 +26,8 @@ export interface EpochRecord {
   attLoss: number;
   accuracy: number;
   iou: number | null;
+  /** RES's explanation precision / recall / F1 (means over the maps; absent in older checkpoints). */
+  explanation?: { precision: number; recall: number; f1: number } | null;
   seconds: number;
   images: number;
 }

@@ -99,10 +99,18 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
   const grid = gridOf(cfg.inputSize);
 
   // Data first: every input problem is reported before a worker starts.
-  const train = await buildTrainSet(cfg.dataDir, { phase: cfg.phase, reasonability: cfg.reasonability, grid, fullMasks: cfg.phase === 2 && cfg.objective === 'res-l' });
+  const labelBudget = cfg.labelBudget === null ? null : { perClass: cfg.labelBudget, seed: cfg.labelSeed };
+  // RES's objectives read RES's grid targets ({-1, 0, 1}, nearest-neighbour); RES-L also the full mask
+  const resObjective = cfg.phase === 2 && cfg.objective !== 'gradia';
+  const train = await buildTrainSet(cfg.dataDir, {
+    phase: cfg.phase, reasonability: cfg.reasonability, grid, labelBudget,
+    targets: resObjective ? 'res' : 'gradia', fullMask: cfg.phase === 2 && cfg.objective === 'res-l',
+  });
   const evalSplit = cfg.phase === 2 ? cfg.selectOn : 'val';
   const evalSet = await buildEvalSet(cfg.dataDir, evalSplit);
   for (const w of [...train.warnings, ...evalSet.warnings]) events.log(`warning: ${w}`);
+  if (labelBudget && cfg.phase === 1) events.log('warning: --label-budget only matters in phase 2 (phase 1 uses no maps)');
+  if (train.budget) events.log(`label budget: ${train.budget.map((c, i) => `${train.classes[i]} ${c.kept} of ${c.available} maps`).join(', ')} (--label-seed ${cfg.labelSeed})`);
   if (cfg.phase === 1 && grid < 2) {
     events.log(`warning: --input-size ${cfg.inputSize} gives a ${grid}x${grid} Grad-CAM grid: the attention IoU cannot tell where the model looks, and phase 2 will inherit it; use at least 64 px`);
   }
@@ -233,7 +241,7 @@ async function runEpochs(run: Run, cluster: Cluster, policy: CheckpointPolicy, s
     const ev = summariseEvaluation(run.evalSet, await evaluateSamples(cluster, run.evalSet, cfg.testBatch), run.classes, run.grid);
     const record: EpochRecord = {
       epoch: epoch + 1, taskLoss: sums.taskSum / Math.max(1, sums.n), attLoss: sums.nAtt ? sums.attSum / sums.nAtt : 0,
-      accuracy: ev.accuracy, iou: ev.iou, seconds: sums.seconds, images: sums.n,
+      accuracy: ev.accuracy, iou: ev.iou, explanation: ev.explanation, seconds: sums.seconds, images: sums.n,
     };
     history = [...history, record];
     const previousBest = policy.best;

@@ -6,13 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
 import { ByteReader, MapShapeError, readMap, readString, readValue } from './json_stream.js';
+import type { HumanMap } from './types.js';
 
-/** A human map at its own size; values are the JSON values x 255 (0 or 255 for 0/1 maps). */
-export interface AttentionMap {
-  h: number;
-  w: number;
-  data: Uint8Array;
-}
+/**
+ * A human map at its own size; `data` holds the positive JSON values x 255 (0 or 255 for
+ * 0/1 maps), `negative` (only when the map has -1 values) the negative ones x 255.
+ */
+export type AttentionMap = HumanMap;
 
 export const ATTENTION_FILES = {
   val: 'attention_val.json',
@@ -275,7 +275,9 @@ export function gaussianBlur3U8(src: Uint8Array, h: number, w: number): Uint8Arr
 
 /**
  * The training target of a human map for a `grid` x `grid` Grad-CAM: x255 (already stored
- * so), INTER_AREA resize to grid x grid, 3x3 Gaussian blur, divided by its max. An all-zero
+ * so), INTER_AREA resize to grid x grid, 3x3 Gaussian blur, divided by its max. Only the
+ * positive plane counts (GRADIA has no negative labels): a map's negative labels leave
+ * this target unchanged (RES's objectives take `resTarget` instead). An all-zero
  * result (an empty map, or one too sparse to survive the resize) gives null, and a warning
  * naming `name` is pushed to `warnings` when given. A map smaller than the grid is an
  * error naming `file` (the JSON file the map came from) and `name`.

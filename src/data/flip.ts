@@ -31,3 +31,18 @@ export function flipMap(target: Float32Array, grid: number): Float32Array {
   }
   return out;
 }
+
+/**
+ * Horizontal flip of a row-major h x w uint8 mask (RES-L's full-resolution positive mask,
+ * flipped with its image); returns a new array. Signed grid targets ({-1, 0, 1}) go through
+ * `flipMap` unchanged in sign: the flip only moves values.
+ */
+export function flipMaskU8(mask: Uint8Array, h: number, w: number): Uint8Array {
+  if (mask.length !== h * w) throw new RangeError(`flipMaskU8: mask has ${mask.length} values, expected ${h}x${w}`);
+  const out = new Uint8Array(mask.length);
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    for (let x = 0; x < w; x++) out[row + x] = mask[row + w - 1 - x]!;
+  }
+  return out;
+}

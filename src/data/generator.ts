@@ -11,7 +11,9 @@
  * the coarse layer4 grid of a small input (3x3 at 96 px, the default size: at 64 px the
  * grid is 2x2 and OpenCV's 3x3 blur makes every attention target constant). The human map is the subject's silhouette,
  * drawn loosely: dilated by a few pixels with a wobbly, slightly shifted outline that
- * always covers the subject. Deterministic for a seed (own PRNG, PNG output).
+ * always covers the subject. With `negatives`, the maps also mark the context patch -1
+ * ("do not look here": it is the class-irrelevant distractor), so RES's objectives have
+ * negative labels to use. Deterministic for a seed (own PRNG, PNG output).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -41,6 +43,8 @@ export interface GenerateOptions {
   size: number;
   /** probability that the context patch agrees with the class in train and val */
   spurious: number;
+  /** mark the context patch -1 in the human maps (off: the maps are 0/1, byte for byte as before) */
+  negatives?: boolean;
 }
 
 export const MAKE_DATA_DEFAULTS = { seed: 0, train: 400, val: 100, test: 100, size: 96, spurious: 0.95 } as const;
@@ -220,7 +224,7 @@ interface Marker {
   summary?: Omit<GeneratedSummary, 'out' | 'kept' | 'replaced'>;
   files?: Record<string, string[]>;
 }
-type Params = { version: 1; seed: number; train: number; val: number; test: number; size: number; spurious: number };
+type Params = { version: 1; seed: number; train: number; val: number; test: number; size: number; spurious: number; negatives?: true };
 const LABEL_FILES = ['attention_val.json', 'attention_test.json', 'attention_val_update.json', 'attention_val_remove.json'] as const;
 /** People, or `assess`, rewrite it by design: when it is no longer make-data's it is kept. */
 const JUDGEMENTS = 'reasonablity_val.json';
@@ -308,9 +312,13 @@ function writeJsonAtomic(file: string, via: string, value: unknown): void {
   fs.renameSync(via, file);
 }
 
-function mapJson(mask: Uint8Array, s: number): string {
+/** A map as JSON rows: 1 where `mask` is set, else -1 where `negative` is set, else 0. */
+function mapJson(mask: Uint8Array, s: number, negative?: Uint8Array): string {
   const rows: string[] = [];
-  for (let y = 0; y < s; y++) rows.push(`[${Array.from(mask.subarray(y * s, (y + 1) * s)).join(',')}]`);
+  for (let y = 0; y < s; y++) {
+    const row = Array.from(mask.subarray(y * s, (y + 1) * s), (v, x) => (v ? v : negative && negative[y * s + x] ? -1 : 0));
+    rows.push(`[${row.join(',')}]`);
+  }
   return `[${rows.join(',')}]`;
 }
 
@@ -337,7 +345,8 @@ function validate(o: GenerateOptions): void {
 export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedSummary> {
   validate(opts);
   const out = path.resolve(opts.out);
-  const params: Params = { version: 1, seed: opts.seed, train: opts.train, val: opts.val, test: opts.test, size: opts.size, spurious: opts.spurious };
+  // `negatives` only when on, so that the marker (and the reuse check) of a 0/1 set is as before
+  const params: Params = { version: 1, seed: opts.seed, train: opts.train, val: opts.val, test: opts.test, size: opts.size, spurious: opts.spurious, ...(opts.negatives ? { negatives: true as const } : {}) };
   const markerFile = path.join(out, MARKER);
   let ours = new Map<string, string>();
   let kept: string[] = [];
@@ -386,7 +395,7 @@ export async function generateDataSet(opts: GenerateOptions): Promise<GeneratedS
           await sharp(Buffer.from(smp.rgb.buffer, smp.rgb.byteOffset, smp.rgb.length), { raw: { width: opts.size, height: opts.size, channels: 3 } })
             .png({ compressionLevel: 6 })
             .toFile(path.join(tmp, rel));
-          if (split !== 'train') attention[i] = `{"img":${JSON.stringify(rel)},"attention":${mapJson(smp.human, opts.size)}}`;
+          if (split !== 'train') attention[i] = `{"img":${JSON.stringify(rel)},"attention":${mapJson(smp.human, opts.size, opts.negatives ? smp.context : undefined)}}`;
         }
       };
       await Promise.all([work(), work(), work(), work()]);

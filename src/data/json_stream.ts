@@ -216,19 +216,27 @@ export function readValue(r: ByteReader, depth = 0): unknown {
 /** Non-fatal shape problem inside a map; the caller attaches the entry's name. */
 export class MapShapeError extends Error {}
 
+/** A map value in (0, 1] as stored: round(v * 255), any positive value at least 1. */
+function quantise(v: number): number {
+  return v >= 1 ? 255 : Math.max(1, Math.round(v * 255));
+}
+
 /**
  * Read a 2-D numeric array `[[...], ...]` into a quantised Uint8Array (value v in [0, 1]
- * stored as round(v * 255), any positive value at least 1). Throws MapShapeError for a
+ * stored as round(v * 255), any positive value at least 1). A negative value v in [-1, 0)
+ * is a "do not look here" label: 0 in `data` and round(-v * 255) (at least 1) in
+ * `negative`, which exists only when some value is negative. Throws MapShapeError for a
  * value that is not a number or is out of range, ragged rows, or a non-2-D value; the
  * JSON itself must be valid or the reader fails.
  */
-export function readMap(r: ByteReader): { h: number; w: number; data: Uint8Array } {
+export function readMap(r: ByteReader): { h: number; w: number; data: Uint8Array; negative?: Uint8Array } {
   if (r.peekNonWs() !== 0x5b) {
     const v = readValue(r);
     throw new MapShapeError(`attention is ${Array.isArray(v) ? 'an array' : typeof v === 'object' ? (v === null ? 'null' : 'an object') : `a ${typeof v}`}, expected a 2-D list of numbers`);
   }
   r.next();
   let data = new Uint8Array(224 * 224);
+  let negative: Uint8Array | null = null; // allocated at the first negative value
   let n = 0;
   let w = -1;
   let h = 0;
@@ -266,13 +274,22 @@ export function readMap(r: ByteReader): { h: number; w: number; data: Uint8Array
               if (!NUMBER_RE.test(t)) r.fail(`bad number '${t}'`);
               v = Number(t);
             }
-            if (!(v >= 0 && v <= 1)) note(`attention[${h}][${cols}] = ${t} is outside [0, 1]`);
+            if (!(v >= -1 && v <= 1)) note(`attention[${h}][${cols}] = ${t} is outside [-1, 1] (1: look here, -1: do not look here)`);
             if (n >= data.length) {
               const bigger = new Uint8Array(data.length * 2);
               bigger.set(data);
               data = bigger;
             }
-            data[n++] = v <= 0 ? 0 : v >= 1 ? 255 : Math.max(1, Math.round(v * 255));
+            if (v < 0) {
+              if (negative === null) negative = new Uint8Array(data.length);
+              else if (negative.length < data.length) {
+                const bigger = new Uint8Array(data.length);
+                bigger.set(negative);
+                negative = bigger;
+              }
+              negative[n] = quantise(-v);
+            }
+            data[n++] = v <= 0 ? 0 : quantise(v);
           } else {
             const v = readValue(r);
             note(`attention[${h}][${cols}] is ${Array.isArray(v) ? 'a list (the map must be 2-D)' : JSON.stringify(v)}, not a number`);
@@ -301,5 +318,12 @@ export function readMap(r: ByteReader): { h: number; w: number; data: Uint8Array
   }
   if (problem !== null) throw new MapShapeError(problem);
   if (w === 0) throw new MapShapeError('attention map has empty rows');
-  return { h, w, data: n === data.length ? data : data.slice(0, n) };
+  const out: { h: number; w: number; data: Uint8Array; negative?: Uint8Array } = { h, w, data: n === data.length ? data : data.slice(0, n) };
+  if (negative !== null) {
+    // the negative plane was sized for `data` when it was allocated; bring it to n values
+    const neg = new Uint8Array(n);
+    neg.set(negative.subarray(0, Math.min(n, negative.length)));
+    out.negative = neg;
+  }
+  return out;
 }

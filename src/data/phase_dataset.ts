@@ -6,10 +6,13 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { escapeControl, GradiaInputError } from '../util/errors.js';
-import { ATTENTION_FILES, attentionTarget, loadTestAttention, loadValAttention, type AttentionMap } from './attention.js';
+import { ATTENTION_FILES, attentionTarget, loadTestAttention, loadValAttention, type AttentionMap, type AttentionSet } from './attention.js';
+import { drawLabelBudget, type LabelBudget } from './label_budget.js';
 import { checkImages, DATA_FOLDER, hasP2Train, scanLayout, type ImageEntry, type Split } from './layout.js';
 import { readReasonability, REASONABILITY_FILE, weightsFor } from './reasonability.js';
-import type { EvalSample, TrainSample } from './types.js';
+import { loadResLabels, RES_LABEL_DIR, resLabelFiles } from './res_csv.js';
+import { positiveMaskAt, resTarget } from './res_target.js';
+import type { EvalSample, TargetKind, TrainSample } from './types.js';
 
 export type { EvalSample, TrainSample, HumanMap } from './types.js';
 
@@ -21,8 +24,12 @@ export interface TrainSetOptions {
   grid: number;
   /** read every image header before training (default true) */
   checkImages?: boolean;
-  /** keep each sample's full-resolution map as `positiveMask` (RES-L's imputation input) */
-  fullMasks?: boolean;
+  /** which grid target the maps become (default `gradia`; `res` for RES's objectives) */
+  targets?: TargetKind;
+  /** also give each labelled sample RES-L's positive mask at the input size (grid * 32) */
+  fullMask?: boolean;
+  /** --label-budget / --label-seed: keep only this many maps per class */
+  labelBudget?: LabelBudget | null;
 }
 
 export interface TrainSet {
@@ -31,6 +38,28 @@ export interface TrainSet {
   warnings: string[];
   /** which folders the samples came from */
   source: 'train' | 'p2_train' | 'train+val';
+  /** with a label budget: per class, the maps available and kept */
+  budget?: { available: number; kept: number }[];
+}
+
+/**
+ * Adds RES's CSV labels (`attention_label/`, when present) to a JSON label set: a CSV map
+ * replaces a JSON map of the same image, with one warning saying how many did. The
+ * result's warnings are the CSV side's only (the caller has the JSON set's).
+ */
+function withResLabels(json: AttentionSet | null, dataDir: string): AttentionSet | null {
+  const res = loadResLabels(dataDir);
+  if (!res) return json && { ...json, warnings: [] };
+  const base: AttentionSet = json ?? { maps: new Map(), warnings: [], files: [], origin: new Map() };
+  const warnings = [...res.warnings];
+  let replaced = 0;
+  for (const [k, m] of res.maps) {
+    if (base.maps.has(k)) replaced++;
+    base.maps.set(k, m);
+    base.origin.set(k, res.origin.get(k)!);
+  }
+  if (replaced) warnings.push(`${path.join(dataDir, RES_LABEL_DIR)}: ${replaced} map${replaced === 1 ? ' replaces' : 's replace'} the JSON file's map of the same image`);
+  return { maps: base.maps, origin: base.origin, files: [...base.files, ...res.files], warnings };
 }
 
 /** Count label entries naming no image of `names`; all of them -> error, some -> warning. */
@@ -92,13 +121,21 @@ export async function buildTrainSet(dataDir: string, opts: TrainSetOptions): Pro
     };
   }
 
-  if (opts.grid < 3) {
+  const kind = opts.targets ?? 'gradia';
+  if (opts.grid < 3 && kind === 'gradia') {
     warnings.push(`Grad-CAM grid ${opts.grid}x${opts.grid}: OpenCV's 3x3 blur with BORDER_REFLECT_101 makes every target constant there; use an input size of at least 96 px (grid 3) for attention training`);
   }
-  const att = loadValAttention(root);
+  // RES's CSV labels alone are enough: then attention_val.json is optional.
+  const hasResLabels = resLabelFiles(root).length > 0;
+  const jsonAtt = hasResLabels && !fs.existsSync(path.join(root, ATTENTION_FILES.val)) ? null : loadValAttention(root);
+  if (jsonAtt) {
+    warnings.push(...jsonAtt.warnings);
+    const valNames = new Set(scan.splits.val!.images.map((i) => i.fileName));
+    checkDangling(jsonAtt.maps.keys(), valNames, path.join(root, ATTENTION_FILES.val), 'validation split', warnings);
+  }
+  const att = withResLabels(jsonAtt, root)!;
   warnings.push(...att.warnings);
   const valNames = new Set(scan.splits.val!.images.map((i) => i.fileName));
-  checkDangling(att.maps.keys(), valNames, path.join(root, ATTENTION_FILES.val), 'validation split', warnings);
   const reas = readReasonability(root);
   if (reas.file) checkDangling(reas.labels.keys(), valNames, reas.file, 'validation split', warnings);
   if (opts.reasonability) {
@@ -107,14 +144,29 @@ export async function buildTrainSet(dataDir: string, opts: TrainSetOptions): Pro
     for (const [k, l] of reas.labels) if (l === 'Reasonable Accurate' && att.maps.delete(k)) dropped++;
     if (dropped > 0) warnings.push(`--reasonability: ${dropped} 'Reasonable Accurate' map${dropped === 1 ? '' : 's'} dropped`);
   }
+  const unlabelled = (im: ImageEntry): TrainSample => ({ path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 });
   const samples: TrainSample[] = images.map((im) => {
     const map = att.maps.get(im.fileName);
-    if (!map) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
-    const target = attentionTarget(map, opts.grid, im.fileName, warnings, att.origin.get(im.fileName));
-    if (target === null) return { path: im.path, fileName: im.fileName, label: im.label, target: null, predWeight: 1, attWeight: 0 };
-    return { path: im.path, fileName: im.fileName, label: im.label, target, ...weightsFor(reas.labels.get(im.fileName)), ...(opts.fullMasks ? { positiveMask: map } : {}) };
+    if (!map) return unlabelled(im);
+    const file = att.origin.get(im.fileName);
+    const target = kind === 'res' ? resTarget(map, opts.grid, im.fileName, warnings, file) : attentionTarget(map, opts.grid, im.fileName, warnings, file);
+    if (target === null) return unlabelled(im);
+    const s: TrainSample = { path: im.path, fileName: im.fileName, label: im.label, target, ...weightsFor(reas.labels.get(im.fileName)) };
+    if (opts.fullMask) s.fullMask = positiveMaskAt(map, opts.grid * 32);
+    return s;
   });
-  return { classes: scan.classes, samples, warnings: warnings.map(escapeControl), source };
+  let budget: TrainSet['budget'];
+  if (opts.labelBudget) {
+    const labelled = samples.flatMap((s, i) => (s.target ? [i] : []));
+    const draw = drawLabelBudget(labelled.map((i) => samples[i]!), scan.classes.length, opts.labelBudget);
+    labelled.forEach((i, k) => {
+      if (!draw.keep.has(k)) samples[i] = unlabelled(images[i]!);
+    });
+    budget = draw.counts;
+    const short = draw.counts.flatMap((c, cls) => (c.available < opts.labelBudget!.perClass ? [`${scan.classes[cls]} has ${c.available}`] : []));
+    if (short.length) warnings.push(`--label-budget ${opts.labelBudget.perClass}: ${short.join(', ')}; all of those are kept, so the classes are not balanced`);
+  }
+  return { classes: scan.classes, samples, warnings: warnings.map(escapeControl), source, ...(budget ? { budget } : {}) };
 }
 
 export interface EvalSet {
@@ -139,10 +191,15 @@ export async function buildEvalSet(dataDir: string, split: 'val' | 'test', opts:
   const warnings = [...scan.warnings];
   const images = scan.splits[split]!.images;
   if (opts.checkImages ?? true) await checkImages(images);
-  const att = split === 'val' ? loadValAttention(root) : loadTestAttention(root);
-  warnings.push(...att.warnings);
+  const hasResLabels = resLabelFiles(root).length > 0;
+  const jsonFile = path.join(root, split === 'val' ? ATTENTION_FILES.val : ATTENTION_FILES.test);
+  // RES's CSV labels cover every split: then the split's JSON file is optional.
+  const jsonAtt = hasResLabels && !fs.existsSync(jsonFile) ? null : split === 'val' ? loadValAttention(root) : loadTestAttention(root);
+  if (jsonAtt) warnings.push(...jsonAtt.warnings);
   const names = new Set(images.map((i) => i.fileName));
-  if (att.files.length > 0) checkDangling(att.maps.keys(), names, att.files[0], `${split} split`, warnings);
+  if (jsonAtt && jsonAtt.files.length > 0) checkDangling(jsonAtt.maps.keys(), names, jsonAtt.files[0]!, `${split} split`, warnings);
+  const att = withResLabels(jsonAtt, root)!;
+  warnings.push(...att.warnings);
   const samples: EvalSample[] = images.map((im) => {
     let map = att.maps.get(im.fileName) ?? null;
     if (map && !hasAnyPositive(map)) {
@@ -176,6 +233,10 @@ export function datasetFingerprint(dataDir: string): string {
     if (!fs.existsSync(p)) continue;
     const st = fs.statSync(p);
     h.update(`${f}\0${st.size}\0${Math.round(st.mtimeMs)}\n`);
+  }
+  for (const p of resLabelFiles(root)) {
+    const st = fs.statSync(p);
+    h.update(`${path.relative(root, p)}\0${st.size}\0${Math.round(st.mtimeMs)}\n`);
   }
   return h.digest('hex').slice(0, 16);
 }

@@ -16,6 +16,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { GradiaInputError } from '../util/errors.js';
 import { RateMeter, etaSeconds, remainingSteps } from './metrics_eta.js';
 
+/** The explanation scores `gradia_validation_explanation_ratio` carries, one series each. */
+const EXPLANATION_SCORES = ['precision', 'recall', 'f1'] as const;
+
 /** Default port of `--metrics-port` in the docs and in monitoring/prometheus.yml. */
 export const DEFAULT_METRICS_PORT = 9464;
 
@@ -127,6 +130,7 @@ export class TrainingMetrics {
   readonly learningRate: Gauge;
   readonly valAccuracy: Gauge;
   readonly valIou: Gauge;
+  readonly valExplanation: Gauge<'score'>;
   readonly valEpoch: Gauge;
   readonly allReduceDuration: Histogram<'worker'>;
   readonly allReduceBytes: Counter<'worker'>;
@@ -166,6 +170,7 @@ export class TrainingMetrics {
     this.learningRate = new Gauge({ name: 'gradia_learning_rate', help: 'Optimizer learning rate', registers });
     this.valAccuracy = new Gauge({ name: 'gradia_validation_accuracy_ratio', help: 'Accuracy on the selection split after the last evaluated epoch (NaN before the first)', registers });
     this.valIou = new Gauge({ name: 'gradia_validation_iou_ratio', help: 'Mean Grad-CAM / human-map IoU on the selection split after the last evaluated epoch (NaN when not measured)', registers });
+    this.valExplanation = new Gauge({ name: 'gradia_validation_explanation_ratio', help: 'RES\'s explanation precision, recall and F1 (label score) of the Grad-CAM against the human maps on the selection split after the last evaluated epoch, means over the maps (NaN when not measured)', labelNames: ['score'], registers });
     this.valEpoch = new Gauge({ name: 'gradia_validation_epoch', help: 'Epoch of the last validation', registers });
     this.allReduceDuration = new Histogram({ name: 'gradia_allreduce_duration_seconds', help: 'Time one worker spent in the gradient all-reduce of a step', labelNames: ['worker'], buckets: ALLREDUCE_BUCKETS_S, registers });
     this.allReduceBytes = new Counter({ name: 'gradia_allreduce_bytes_total', help: 'Bytes a worker sent in gradient all-reduces', labelNames: ['worker'], registers });
@@ -192,6 +197,7 @@ export class TrainingMetrics {
     this.eta.set(NaN);
     this.valAccuracy.set(NaN);
     this.valIou.set(NaN);
+    for (const score of EXPLANATION_SCORES) this.valExplanation.set({ score }, NaN);
     this.setRunState('starting');
   }
 
@@ -272,9 +278,10 @@ export class TrainingMetrics {
   }
 
   /** After evaluating an epoch on the selection split. iou: undefined/NaN when not measured. */
-  recordValidation(v: { epoch: number; accuracy: number; iou?: number }): void {
+  recordValidation(v: { epoch: number; accuracy: number; iou?: number; explanation?: { precision: number; recall: number; f1: number } }): void {
     this.valAccuracy.set(v.accuracy);
     this.valIou.set(v.iou ?? NaN);
+    for (const score of EXPLANATION_SCORES) this.valExplanation.set({ score }, v.explanation?.[score] ?? NaN);
     this.valEpoch.set(v.epoch);
   }
 

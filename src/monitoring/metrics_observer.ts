@@ -27,7 +27,7 @@ export function metricsObserver(metrics: TrainingMetrics): RunObserver {
     evaluating: () => metrics.setRunState('evaluating'),
     epochEnd: (e) => {
       metrics.addEvaluated(e.split, e.evaluated);
-      metrics.recordValidation({ epoch: e.record.epoch, accuracy: e.record.accuracy, iou: e.record.iou ?? undefined });
+      metrics.recordValidation({ epoch: e.record.epoch, accuracy: e.record.accuracy, iou: e.record.iou ?? undefined, explanation: e.record.explanation ?? undefined });
     },
     checkpointSaved: () => metrics.recordCheckpoint(),
     runEnd: (outcome) => metrics.endRun(outcome),

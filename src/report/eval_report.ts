@@ -1,5 +1,5 @@
 // The files `evaluate` writes, as the original does and a little more: IOU.json,
-// misclassified.json, attention/<image>.png (Grad-CAM overlay), attention/compare/<image>.png
+// explanation.json (RES's precision / recall / F1 per image), misclassified.json, attention/<image>.png (Grad-CAM overlay), attention/compare/<image>.png
 // (model | human side by side), summary_grid.png and summary.json.
 import path from 'node:path';
 import sharp from 'sharp';
@@ -17,6 +17,7 @@ export const PICTURE_SIZE = 224;
 export interface ReportPaths {
   outDir: string;
   iouJson: string;
+  explanationJson: string;
   misclassifiedJson: string;
   summaryJson: string;
   attentionDir: string;
@@ -28,6 +29,7 @@ export function reportPaths(outDir: string): ReportPaths {
   return {
     outDir,
     iouJson: path.join(outDir, 'IOU.json'),
+    explanationJson: path.join(outDir, 'explanation.json'),
     misclassifiedJson: path.join(outDir, 'misclassified.json'),
     summaryJson: path.join(outDir, 'summary.json'),
     attentionDir: path.join(outDir, 'attention'),
@@ -104,8 +106,9 @@ export async function writeEvaluationReport(opts: {
     await writePng(p.summaryGrid, g.data, g.width, g.height);
   }
   atomicWrite(p.iouJson, Buffer.from(`${JSON.stringify(opts.summary.ious, null, 1)}\n`));
+  atomicWrite(p.explanationJson, Buffer.from(`${JSON.stringify(opts.summary.explanations, null, 1)}\n`));
   atomicWrite(p.misclassifiedJson, Buffer.from(`${JSON.stringify(opts.summary.misclassified, null, 1)}\n`));
-  const { ious: _i, misclassified: _m, ...rest } = opts.summary;
+  const { ious: _i, explanations: _e, misclassified: _m, ...rest } = opts.summary;
   atomicWrite(p.summaryJson, Buffer.from(`${JSON.stringify({ ...rest, ...opts.extra }, null, 2)}\n`));
   return p;
 }

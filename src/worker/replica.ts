@@ -15,7 +15,7 @@ import { GradiaInputError } from '../util/errors.js';
 import { loadReplicaHooks, type ReplicaHooks } from './hooks.js';
 import { openImageLoader, type ImageLoader } from './images.js';
 import { attachImputation, DEFAULT_OBJECTIVE, objectiveFor, type ImputationParams, type ObjectiveSettings } from '../model/objectives/index.js';
-import { positiveMaskAt } from '../data/positive_mask.js';
+import { flipMaskU8 } from '../data/flip.js';
 import { robustPass } from './robust_pass.js';
 import { checkInputSize, gridOf } from '../config/geometry.js';
 import type {
@@ -126,7 +126,10 @@ export class Replica {
     const S = this.config.inputSize;
     const out = new Float32Array(part.length * S * S);
     part.forEach((s, i) => {
-      if (s.positiveMask) out.set(positiveMaskAt(s.positiveMask, S, s.flip && !this.config.originalFlipBug), i * S * S);
+      if (!s.fullMask) return;
+      if (s.fullMask.length !== S * S) throw new GradiaInputError(s.path, `full-resolution mask has ${s.fullMask.length} values, expected ${S}x${S}`);
+      const m = s.flip && !this.config.originalFlipBug ? flipMaskU8(s.fullMask, S, S) : s.fullMask;
+      for (let k = 0; k < S * S; k++) out[i * S * S + k] = m[k]! > 0 ? 1 : 0;
     });
     return out;
   }
