@@ -34,7 +34,11 @@ export interface CompareFlags {
   json?: boolean;
 }
 
-export interface ObjectiveScore { seed: number; accuracy: number; iou: number | null; f1: number | null; seconds: number }
+export interface ObjectiveScore {
+  seed: number; accuracy: number; iou: number | null; f1: number | null; seconds: number;
+  /** the last phase-2 epoch's mean attention loss (the objective's own loss) */
+  attLoss: number;
+}
 
 /** The training recipe (the demo's: tiny18, lr 1e-3, attention weight 2), sized by the flags. */
 const RECIPE = { arch: 'tiny18', lr: 1e-3, attentionWeight: 2, trainBatch: 32, microBatch: 32, tau: 0.25, spurious: 0.95 } as const;
@@ -96,12 +100,14 @@ export async function compareObjectivesCommand(f: CompareFlags): Promise<void> {
       copyCheckpoint(phase1Dir, modelDir, 'model_out');
       console.log(`compare-objectives: seed ${seed}: phase 2 with --objective ${row.objective}`);
       const t0 = Date.now();
-      await runTraining({
+      const trained = await runTraining({
         ...common, modelDir, phase: 2, nEpoch: f.p2Epochs, attentionWeight: RECIPE.attentionWeight,
         objective: row.objective, imputation: f.imputation, eta: f.eta,
       });
       const { summary } = await evaluateCheckpoint({ runtime, dataDir, modelDir, name: 'model_out_best', split: 'test', testBatch: 64 });
-      const score: ObjectiveScore = { seed, accuracy: summary.accuracy, iou: summary.iou, f1: summary.explanation?.f1 ?? null, seconds: (Date.now() - t0) / 1000 };
+      const score: ObjectiveScore = { seed, accuracy: summary.accuracy, iou: summary.iou, f1: summary.explanation?.f1 ?? null, seconds: (Date.now() - t0) / 1000,
+        attLoss: trained.epochs[trained.epochs.length - 1]?.attLoss ?? 0,
+      };
       row.scores.push(score);
       console.log(`compare-objectives: seed ${seed} ${row.objective}: test accuracy ${(100 * score.accuracy).toFixed(1)}%, IoU ${score.iou?.toFixed(3) ?? 'n/a'}, F1 ${score.f1?.toFixed(3) ?? 'n/a'}`);
     }
