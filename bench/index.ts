@@ -13,6 +13,7 @@ const modules: Record<string, () => Promise<BenchModule>> = {
   onednn_cluster: () => import('./onednn_cluster.js'),
   phase2: () => import('./phase2.js'),
   memory: () => import('./memory.js'),
+  objectives: () => import('./objectives.js'),
 };
 
 async function main(): Promise<void> {
