@@ -110,6 +110,7 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
   const evalSet = await buildEvalSet(cfg.dataDir, evalSplit);
   for (const w of [...train.warnings, ...evalSet.warnings]) events.log(`warning: ${w}`);
   if (labelBudget && cfg.phase === 1) events.log('warning: --label-budget only matters in phase 2 (phase 1 uses no maps)');
+  if (cfg.phase === 1 && cfg.objective !== 'gradia') events.log(`warning: --objective ${cfg.objective} only matters in phase 2 (phase 1 trains on the task loss alone)`);
   if (train.budget) events.log(`label budget: ${train.budget.map((c, i) => `${train.classes[i]} ${c.kept} of ${c.available} maps`).join(', ')} (--label-seed ${cfg.labelSeed})`);
   if (cfg.phase === 1 && grid < 2) {
     events.log(`warning: --input-size ${cfg.inputSize} gives a ${grid}x${grid} Grad-CAM grid: the attention IoU cannot tell where the model looks, and phase 2 will inherit it; use at least 64 px`);
