@@ -56,7 +56,7 @@ afterAll(() => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const BATCHES = [[0, 1, 2, 3], [4, 5, 6, 7], [2, 5, 0, 7]];
+const BATCHES = [[0, 1, 2, 3], [4, 5, 6, 7]];
 const normOf = (idx: number[]): Normaliser => ({ globalBatch: idx.length, globalAttCount: idx.filter((i) => samples[i]!.attWeight > 0).length });
 /** World 2: the first half of each global batch to rank 0 (its micro-batches are rank 1's too). */
 const shardsOf = (idx: number[], world: number) => (world === 1 ? [idx] : [idx.slice(0, 2), idx.slice(2)]).map((s) => s.map((i) => samples[i]!));
@@ -73,7 +73,7 @@ async function run(c: Cluster, world: number, steps: number[][]): Promise<number
 
 describe('objectives: 1 worker vs 2 workers', () => {
   for (const objective of OBJECTIVE_NAMES) {
-    it(`${objective}: the same attention losses and weights after 3 steps`, async () => {
+    it(`${objective}: the same attention losses and weights after 2 steps`, async () => {
       const out: Float32Array[] = [];
       const init: Float32Array[] = [];
       const att: number[][] = [];
