@@ -16,7 +16,8 @@ describe('objectives from the CLI', () => {
     const r = runCli(['compare-objectives', '--seeds', '1', '--dir', dir, '--train', '24', '--val', '32', '--test', '16', '--size', '96',
       '--p1-epochs', '1', '--p2-epochs', '1', '--imputation', 'd2', '--quiet', '--json'], { timeoutMs: 600_000 });
     expect(r.code, r.stderr).toBe(0);
-    const out = lastJson(r) as { results: { objective: string; scores: { accuracy: number; iou: number | null; f1: number | null; attLoss: number }[] }[] };
+    const out = lastJson(r) as { phase1: unknown[]; results: { objective: string; scores: { accuracy: number; iou: number | null; f1: number | null; attLoss: number }[] }[] };
+    expect(out.phase1).toHaveLength(1); // the phase-1 model's own scores, the baseline row
     expect(out.results.map((x) => x.objective)).toEqual([...OBJECTIVE_NAMES]);
     for (const row of out.results) {
       const [s] = row.scores;
@@ -28,7 +29,7 @@ describe('objectives from the CLI', () => {
     }
     // five different losses, not one loss five times
     expect(new Set(out.results.map((x) => x.scores[0]!.attLoss.toFixed(6))).size).toBe(OBJECTIVE_NAMES.length);
-    for (const o of OBJECTIVE_NAMES) expect(r.stdout).toMatch(new RegExp(`^\\| ${o} \\| \\d+\\.\\d% ± 0\\.0 \\| \\d\\.\\d{3} ± 0\\.000 \\| \\d\\.\\d{3} ± 0\\.000 \\|$`, 'm'));
+    for (const o of ['none \\(phase 1\\)', ...OBJECTIVE_NAMES]) expect(r.stdout).toMatch(new RegExp(`^\\| ${o} \\| \\d+\\.\\d% ± 0\\.0 \\| \\d\\.\\d{3} ± 0\\.000 \\| \\d\\.\\d{3} ± 0\\.000 \\|$`, 'm'));
     // RES-L's checkpoint holds the D2 imputation network beside the classifier
     const header = fs.readFileSync(path.join(dir, 'seed0', 'p2-res-l', 'model_out_p2_last.safetensors'));
     const json = JSON.parse(header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString('utf8')) as Record<string, { shape: number[] }>;

@@ -65,8 +65,8 @@ function copyCheckpoint(fromDir: string, toDir: string, name: string): void {
   for (const ext of ['.safetensors', '.json']) fs.copyFileSync(path.join(fromDir, name + ext), path.join(toDir, name + ext));
 }
 
-/** The table as Markdown: one row per objective, mean +- sd over the seeds. */
-export function compareTable(rows: { objective: ObjectiveName; scores: ObjectiveScore[] }[]): string {
+/** The table as Markdown: one row per objective (and phase 1's baseline), mean +- sd over the seeds. */
+export function compareTable(rows: { objective: string; scores: ObjectiveScore[] }[]): string {
   const fmt = (s: ReturnType<typeof meanSd>, pct: boolean) => (s === null ? 'n/a' : pct ? `${(100 * s.mean).toFixed(1)}% ± ${(100 * s.sd).toFixed(1)}` : `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)}`);
   const lines = ['| objective | test accuracy | test IoU | test explanation F1 |', '| --- | --- | --- | --- |'];
   for (const r of rows) {
@@ -82,6 +82,8 @@ export async function compareObjectivesCommand(f: CompareFlags): Promise<void> {
   const started = Date.now();
   const observers = f.quiet ? [] : [progressObserver(new ProgressDisplay())];
   const rows = objectives.map((objective) => ({ objective, scores: [] as ObjectiveScore[] }));
+  // the phase-1 model itself: what the explanation objectives start from
+  const baseline = { objective: 'none (phase 1)', scores: [] as ObjectiveScore[] };
   for (let seed = 0; seed < f.seeds; seed++) {
     const dataDir = path.join(f.dir, `seed${seed}`);
     const phase1Dir = path.join(dataDir, 'model_save');
@@ -94,6 +96,8 @@ export async function compareObjectivesCommand(f: CompareFlags): Promise<void> {
     console.log(`compare-objectives: seed ${seed}: phase 1`);
     await runTraining({ ...common, modelDir: phase1Dir, phase: 1, attentionWeight: 0, nEpoch: f.p1Epochs });
     await assessCheckpoint(runtime, { dataDir, modelDir: phase1Dir, modelName: 'model_out', testBatch: 64, tau: RECIPE.tau });
+    const p1 = (await evaluateCheckpoint({ runtime, dataDir, modelDir: phase1Dir, name: 'model_out', split: 'test', testBatch: 64 })).summary;
+    baseline.scores.push({ seed, accuracy: p1.accuracy, iou: p1.iou, f1: p1.explanation?.f1 ?? null, seconds: 0, attLoss: 0 });
     for (const row of rows) {
       const modelDir = path.join(dataDir, `p2-${row.objective}`);
       fs.rmSync(modelDir, { recursive: true, force: true });
@@ -114,9 +118,9 @@ export async function compareObjectivesCommand(f: CompareFlags): Promise<void> {
   }
   const seconds = (Date.now() - started) / 1000;
   console.log('');
-  console.log(compareTable(rows));
+  console.log(compareTable([baseline, ...rows]));
   console.log('');
   console.log(`(${f.seeds} seed${f.seeds === 1 ? '' : 's'}, mean ± sd; generated set: ${f.train} train / ${f.val} val / ${f.test} test images of ${f.size} px with negative labels; `
     + `tiny18, phase 1 ${f.p1Epochs} epochs, phase 2 ${f.p2Epochs} epochs; --imputation ${f.imputation} --eta ${f.eta}; ${seconds.toFixed(0)} s)`);
-  if (f.json) printJsonLine({ command: 'compare-objectives', seconds, settings: { ...f, objectives }, results: rows });
+  if (f.json) printJsonLine({ command: 'compare-objectives', seconds, settings: { ...f, objectives }, phase1: baseline.scores, results: rows });
 }
