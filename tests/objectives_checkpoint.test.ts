@@ -62,6 +62,12 @@ describe('RES-L checkpoints', () => {
     }
   });
 
+  it('a state without the network a RES-L checkpoint needs (or with one it does not) is refused before any file is written', () => {
+    expect(() => saveCheckpoint(dir, meta('a', { objective: 'res-l', imputation: 'd1' }), stateFor(null, 3))).toThrow(/a: not written: the state holds \d+ parameters .* need \d+/);
+    expect(() => saveCheckpoint(dir, meta('b', { objective: 'res-g' }), stateFor('s1', 3))).toThrow(/b: not written/);
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('phase 1 and the other objectives keep the torchvision state_dict alone', () => {
     for (const [config, phase] of [[{ objective: 'res-l', imputation: 's1' }, 1], [{ objective: 'res-g' }, 2], [{}, 2]] as const) {
       expect(stateSpecs(meta('x', config, phase)).map((s) => s.name)).toEqual(tensorSpecs('tiny18', 2).map((s) => s.name));

@@ -105,6 +105,16 @@ export class NonFiniteStateError extends Error {
   }
 }
 
+/** A state whose length is not its tensors' (e.g. RES-L's network missing) is never written. */
+function checkStateSize(where: string, m: StateShape, state: { params: Float32Array; buffers: Float32Array }): void {
+  let p = 0;
+  let b = 0;
+  for (const s of stateSpecs(m)) { const n = s.shape.reduce((a, c) => a * c, 1); if (s.isBuffer) b += n; else p += n; }
+  if (state.params.length !== p || state.buffers.length !== b) {
+    throw new Error(`${where}: not written: the state holds ${state.params.length} parameters and ${state.buffers.length} buffer values, its tensors (${m.arch}${p > 0 && stateSpecs(m).some((s) => s.name.startsWith('imp')) ? ' + RES-L imputation' : ''}) need ${p} and ${b}`);
+  }
+}
+
 /** Throws NonFiniteStateError naming the first tensor of `state` that holds NaN or Inf. */
 function checkStateFinite(where: string, m: StateShape, state: ReplicaState, withOptimizer: boolean): void {
   let p = 0;
@@ -141,6 +151,7 @@ export function saveCheckpoint(dir: string, meta: Omit<CheckpointMeta, 'id' | 'f
     createdAt: new Date().toISOString(),
     hasOptimizer: withOptimizer,
   };
+  checkStateSize(path.join(dir, meta.name), meta, state);
   checkStateFinite(path.join(dir, meta.name), meta, state, withOptimizer);
   const f = files(dir, meta.name);
   const tag = { gradia_checkpoint: full.id, arch: meta.arch, format: 'pt' };
