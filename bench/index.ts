@@ -14,6 +14,7 @@ const modules: Record<string, () => Promise<BenchModule>> = {
   phase2: () => import('./phase2.js'),
   memory: () => import('./memory.js'),
   mpi_allreduce: () => import('./mpi_allreduce.js'),
+  objectives: () => import('./objectives.js'),
 };
 
 async function main(): Promise<void> {

@@ -51,7 +51,9 @@ describe('run spec', () => {
     const recorded = recordedSettings(cfg, 2);
     expect(Object.keys(recorded).sort()).toEqual([...RESULT_SETTINGS, 'workers'].sort());
     // the settings checkpoints have always recorded (older checkpoints stay resumable)
-    expect(Object.keys(recorded).sort()).toEqual(['arch', 'attentionWeight', 'camMode', 'freezeBn', 'inputSize', 'labelBudget', 'labelSeed', 'lr', 'microBatch', 'nEpoch', 'originalFlipBug', 'phase', 'pretrained', 'reasonability', 'seed', 'selectOn', 'trainBatch', 'workers'].sort());
+    expect(Object.keys(recorded).sort()).toEqual(['arch', 'attentionWeight', 'camMode', 'freezeBn', 'inputSize', 'lr', 'microBatch', 'nEpoch', 'originalFlipBug', 'phase', 'pretrained', 'reasonability', 'seed', 'selectOn', 'trainBatch', 'workers',
+      // issue 15: the label budget, the explanation objective and RES's settings
+      'labelBudget', 'labelSeed', 'objective', 'imputation', 'eta', 'imputationReg'].sort());
     expect(resumeConflicts(recorded, recorded)).toEqual([]);
     expect(resumeConflicts(recorded, { ...recorded, nEpoch: 40 })).toEqual([]);
     for (const key of Object.keys(recorded).filter((k) => k !== 'nEpoch')) {

@@ -127,6 +127,28 @@ export function buildProgram(): Command {
       await demoCommand(opts);
     });
 
+  program.command('compare-objectives')
+    .description('every explanation objective on the generated set (negative labels), several seeds: test accuracy, IoU and F1')
+    .option('--seeds <n>', 'seeds (0 .. n-1)', int('--seeds'), 3)
+    .option('--dir <dir>', 'working folder', 'data/compare')
+    .option('--train <n>', 'training images', int('--train'), 200)
+    .option('--val <n>', 'validation images (the ones with maps in phase 2)', int('--val'), 60)
+    .option('--test <n>', 'test images', int('--test'), 100)
+    .option('--size <px>', 'image and input size (96+: grid 3x3)', int('--size'), 96)
+    .option('--p1-epochs <n>', 'phase-1 epochs', int('--p1-epochs'), 4)
+    .option('--p2-epochs <n>', 'phase-2 epochs', int('--p2-epochs'), 6)
+    .option('--objectives <list>', 'comma-separated subset (default: all)')
+    .addOption(new Option('--imputation <kind>', 'RES-L\'s imputation network').choices(['s1', 's2', 'd1', 'd2']).default('s1'))
+    .option('--eta <x>', 'slack of the robust term', num('--eta'), 0)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS).default('auto'))
+    .option('--workers <n>', 'CPU replicas (default as for train)', int('--workers'))
+    .option('--quiet', 'no per-epoch progress')
+    .option('--json', 'machine-readable results on the last line of stdout')
+    .action(async (opts) => {
+      const { compareObjectivesCommand } = await import('./compare_objectives.js');
+      await compareObjectivesCommand(opts);
+    });
+
   return program;
 }
 

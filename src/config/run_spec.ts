@@ -10,6 +10,7 @@ import { DEFAULT_DECODE_CACHE_MB } from '../data/pipeline.js';
 import { GradiaInputError } from '../util/errors.js';
 import type { ReplicaConfig } from '../worker/types.js';
 import { checkInputSize } from './geometry.js';
+import { IMPUTATION_KINDS, OBJECTIVE_NAMES, type ImputationKind, type ObjectiveName } from '../model/objectives/types.js';
 
 export interface OptionDef<T> {
   /** Commander's flag syntax: `--micro-batch <n>`, or `--resume` for a switch. */
@@ -34,7 +35,8 @@ export interface OptionDef<T> {
 }
 
 /** The ReplicaConfig fields that come straight from a training option. */
-type ReplicaField = 'arch' | 'inputSize' | 'seed' | 'lr' | 'attentionWeight' | 'camMode' | 'microBatch' | 'originalFlipBug' | 'freezeBn';
+type ReplicaField = 'arch' | 'inputSize' | 'seed' | 'lr' | 'attentionWeight' | 'camMode' | 'microBatch' | 'originalFlipBug' | 'freezeBn'
+  | 'objective' | 'imputation' | 'eta' | 'imputationReg';
 
 const option = <T>(def: OptionDef<T>): OptionDef<T> => def;
 
@@ -52,6 +54,11 @@ export const finiteNumber = (flag: string) => (v: string): number => {
 const positiveNumber = (flag: string) => (v: string): number => {
   const n = finiteNumber(flag)(v);
   if (!(n > 0)) throw new GradiaInputError(null, `${flag} must be positive (got ${v})`);
+  return n;
+};
+const nonNegative = (flag: string) => (v: string): number => {
+  const n = finiteNumber(flag)(v);
+  if (n < 0) throw new GradiaInputError(null, `${flag} must be >= 0 (got ${v})`);
   return n;
 };
 const oneOf = <T extends string>(flag: string, values: readonly T[]) => (v: string): T => {
@@ -111,6 +118,10 @@ export const TRAIN_OPTIONS = {
   labelSeed: option<number>({ flag: '--label-seed <n>', help: 'seed of the --label-budget draw', parse: wholeNumber('--label-seed'), default: 0, decidesResult: true }),
   selectOn: option<'val' | 'test'>({ flag: '--select-on <split>', help: 'split that picks the best phase-2 epoch', choices: ['val', 'test'], parse: oneOf('--select-on', ['val', 'test'] as const), default: 'val', decidesResult: true }),
   camMode: option<CamMode>({ flag: '--cam <mode>', help: 'Grad-CAM for the loss', choices: ['closed', 'autodiff'], parse: oneOf('--cam', ['closed', 'autodiff'] as const), default: 'closed', decidesResult: true, replica: 'camMode' }),
+  objective: option<ObjectiveName>({ flag: '--objective <name>', help: 'phase-2 explanation objective (docs/objectives.md)', choices: OBJECTIVE_NAMES, parse: oneOf('--objective', OBJECTIVE_NAMES), default: 'gradia', decidesResult: true, replica: 'objective' }),
+  imputation: option<ImputationKind>({ flag: '--imputation <kind>', help: 'RES-L\'s imputation network', choices: IMPUTATION_KINDS, parse: oneOf('--imputation', IMPUTATION_KINDS), default: 's1', decidesResult: true, replica: 'imputation' }),
+  eta: option<number>({ flag: '--eta <x>', help: 'RES-G/RES-L: slack of the robust term, relu(term - eta)', parse: nonNegative('--eta'), default: 0, decidesResult: true, replica: 'eta' }),
+  imputationReg: option<number>({ flag: '--imputation-reg <x>', help: 'RES-L: weight of mean((h - y+)^2) (RES\'s --reg)', parse: nonNegative('--imputation-reg'), default: 0, decidesResult: true, replica: 'imputationReg' }),
   originalFlipBug: option<boolean>({ flag: '--original-flip-bug', help: 'flip images but not their maps, as the original did', default: false, decidesResult: true, replica: 'originalFlipBug' }),
   freezeBn: option<boolean>({ flag: '--freeze-bn', help: 'keep batch-norm layers in eval mode while training', default: false, decidesResult: true, replica: 'freezeBn' }),
   resume: option<boolean>({ flag: '--resume', help: 'continue the interrupted run from its last checkpoint', default: false }),

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { describeNonFinite, firstNonFinite } from '../model/finite.js';
 import { assertFinite, atomicWrite, readSafetensorsFile, readSafetensorsHeader, writeSafetensors } from '../model/safetensors.js';
 import { tensorSpecs, tfToTorch, torchToTf } from '../model/resnet.js';
-import { ARCH_NAMES, type ArchName } from '../model/types.js';
+import { ARCH_NAMES, type ArchName, type TensorSpec } from '../model/types.js';
+import { imputationSpecs } from '../model/objectives/imputation.js';
+import { IMPUTATION_KINDS, type ImputationKind } from '../model/objectives/types.js';
 import type { ReplicaState } from '../worker/types.js';
 import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError } from '../util/fs_errors.js';
@@ -69,11 +71,26 @@ const files = (dir: string, name: string) => ({
   meta: path.join(dir, `${name}.json`),
 });
 
-/** Splits flat (params, buffers) into torchvision state_dict tensors in torch layouts. */
-function stateDict(arch: ArchName, numClasses: number, state: { params: Float32Array; buffers: Float32Array }) {
+/** What a checkpoint's sidecar says about the state's tensors. */
+type StateShape = Pick<CheckpointMeta, 'arch' | 'numClasses' | 'phase' | 'config'>;
+
+/**
+ * The state's tensors in flat order: torchvision's state_dict, then (a phase-2 RES-L run)
+ * the imputation network under RES's module names (imp.*, imp_conv*.*), which torchvision
+ * and GRADIA.py checkpoints never have.
+ */
+export function stateSpecs(m: StateShape): TensorSpec[] {
+  const specs = tensorSpecs(m.arch, m.numClasses);
+  const kind = m.config.imputation as ImputationKind | undefined;
+  if (m.phase === 2 && m.config.objective === 'res-l' && kind && IMPUTATION_KINDS.includes(kind)) specs.push(...imputationSpecs(kind));
+  return specs;
+}
+
+/** Splits flat (params, buffers) into state_dict tensors in torch layouts. */
+function stateDict(m: StateShape, state: { params: Float32Array; buffers: Float32Array }) {
   let p = 0;
   let b = 0;
-  return tensorSpecs(arch, numClasses).map((s) => {
+  return stateSpecs(m).map((s) => {
     const size = s.shape.reduce((a, c) => a * c, 1);
     const src = s.isBuffer ? state.buffers.subarray(b, (b += size)) : state.params.subarray(p, (p += size));
     return { name: s.name, shape: s.torchShape, dtype: (s.kind === 'num_batches_tracked' ? 'I64' : 'F32') as 'I64' | 'F32', data: tfToTorch(s, Float32Array.from(src)) };
@@ -88,12 +105,22 @@ export class NonFiniteStateError extends Error {
   }
 }
 
+/** A state whose length is not its tensors' (e.g. RES-L's network missing) is never written. */
+function checkStateSize(where: string, m: StateShape, state: { params: Float32Array; buffers: Float32Array }): void {
+  let p = 0;
+  let b = 0;
+  for (const s of stateSpecs(m)) { const n = s.shape.reduce((a, c) => a * c, 1); if (s.isBuffer) b += n; else p += n; }
+  if (state.params.length !== p || state.buffers.length !== b) {
+    throw new Error(`${where}: not written: the state holds ${state.params.length} parameters and ${state.buffers.length} buffer values, its tensors (${m.arch}${p > 0 && stateSpecs(m).some((s) => s.name.startsWith('imp')) ? ' + RES-L imputation' : ''}) need ${p} and ${b}`);
+  }
+}
+
 /** Throws NonFiniteStateError naming the first tensor of `state` that holds NaN or Inf. */
-function checkStateFinite(where: string, arch: ArchName, numClasses: number, state: ReplicaState, withOptimizer: boolean): void {
+function checkStateFinite(where: string, m: StateShape, state: ReplicaState, withOptimizer: boolean): void {
   let p = 0;
   let b = 0;
   const paramNames: Array<[string, number, number]> = [];
-  for (const s of tensorSpecs(arch, numClasses)) {
+  for (const s of stateSpecs(m)) {
     const size = s.shape.reduce((a, c) => a * c, 1);
     const from = s.isBuffer ? b : p;
     if (s.isBuffer) b += size; else { p += size; paramNames.push([s.name, from, p]); }
@@ -124,10 +151,11 @@ export function saveCheckpoint(dir: string, meta: Omit<CheckpointMeta, 'id' | 'f
     createdAt: new Date().toISOString(),
     hasOptimizer: withOptimizer,
   };
-  checkStateFinite(path.join(dir, meta.name), meta.arch, meta.numClasses, state, withOptimizer);
+  checkStateSize(path.join(dir, meta.name), meta, state);
+  checkStateFinite(path.join(dir, meta.name), meta, state, withOptimizer);
   const f = files(dir, meta.name);
   const tag = { gradia_checkpoint: full.id, arch: meta.arch, format: 'pt' };
-  writeSafetensors(`${f.weights}.next`, stateDict(meta.arch, meta.numClasses, state), tag);
+  writeSafetensors(`${f.weights}.next`, stateDict(meta, state), tag);
   if (withOptimizer) {
     writeSafetensors(`${f.optim}.next`, [
       { name: 'adam.m', shape: [state.adam.m.length], dtype: 'F32', data: state.adam.m },
@@ -226,7 +254,7 @@ export function loadCheckpoint(dir: string, name: string): { meta: CheckpointMet
   const meta = readCheckpointMeta(dir, name);
   const f = files(dir, name);
   const { tensors: weights, metadata: weightsMeta } = readSafetensorsFile(f.weights);
-  const specs = tensorSpecs(meta.arch, meta.numClasses);
+  const specs = stateSpecs(meta);
   const params: Float32Array[] = [];
   const buffers: Float32Array[] = [];
   for (const s of specs) {

@@ -107,12 +107,18 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
 
   // Data first: every input problem is reported before a worker starts.
   const labelBudget = cfg.labelBudget === null ? null : { perClass: cfg.labelBudget, seed: cfg.labelSeed };
-  const train = await buildTrainSet(cfg.dataDir, { phase: cfg.phase, reasonability: cfg.reasonability, grid, labelBudget });
+  // RES's objectives read RES's grid targets ({-1, 0, 1}, nearest-neighbour); RES-L also the full mask
+  const resObjective = cfg.phase === 2 && cfg.objective !== 'gradia';
+  const train = await buildTrainSet(cfg.dataDir, {
+    phase: cfg.phase, reasonability: cfg.reasonability, grid, labelBudget,
+    targets: resObjective ? 'res' : 'gradia', fullMask: cfg.phase === 2 && cfg.objective === 'res-l',
+  });
   const evalSplit = cfg.phase === 2 ? cfg.selectOn : 'val';
   const evalSet = await buildEvalSet(cfg.dataDir, evalSplit);
   for (const w of [...train.warnings, ...evalSet.warnings]) events.log(`warning: ${w}`);
   if (labelBudget && cfg.phase === 1) events.log('warning: --label-budget only matters in phase 2 (phase 1 uses no maps)');
   if (!labelBudget && cfg.labelSeed !== 0) events.log('warning: --label-seed without --label-budget changes nothing (every map is used)');
+  if (cfg.phase === 1 && cfg.objective !== 'gradia') events.log(`warning: --objective ${cfg.objective} only matters in phase 2 (phase 1 trains on the task loss alone)`);
   if (train.budget) events.log(`label budget: ${train.budget.map((c, i) => `${train.classes[i]} ${c.kept} of ${c.available} maps`).join(', ')} (--label-seed ${cfg.labelSeed})`);
   if (cfg.phase === 1 && grid < 2) {
     events.log(`warning: --input-size ${cfg.inputSize} gives a ${grid}x${grid} Grad-CAM grid: the attention IoU cannot tell where the model looks, and phase 2 will inherit it; use at least 64 px`);
@@ -152,6 +158,7 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
     ...replicaSettings(cfg),
     // phase 1 trains on the task loss alone
     attentionWeight: cfg.phase === 2 ? cfg.attentionWeight : 0,
+    objective: cfg.phase === 2 ? cfg.objective : 'gradia', // the objectives are phase 2's
     backend: cfg.backend, numClasses: train.classes.length, weights: initialWeights,
     pipelineThreads: cfg.loaderThreads, decodeCacheBytes: cfg.decodeCacheBytes, threads: cfg.threads,
   };

@@ -1,12 +1,14 @@
 // GRADIA phase-2 losses with GLOBAL normalisation (see docs/model.md):
 //   task = sum_i predWeight_i * CE_i / globalBatch
-//   att  = attentionWeight * sum_{i: attWeight_i > 0} attWeight_i * mean_grid |norm(cam_i) - target_i| / globalAttCount
+//   att  = attentionWeight * sum_{i: attWeight_i > 0} attWeight_i * L_i / globalAttCount
+// with L_i the objective's per-sample loss (src/model/objectives; GRADIA's: mean_grid |norm(cam_i) - target_i|)
 // so that the sum over micro-batches / workers of their losses (and gradients) equals
 // the whole batch's.
 import { tf } from '../backend/tf.js';
 import { gradCam, minMaxNormalise } from './gradcam.js';
 import { forward } from './resnet.js';
-import type { CamMode, Model, Normaliser } from './types.js';
+import { DEFAULT_OBJECTIVE, objectiveFor } from './objectives/index.js';
+import type { CamMode, Model, Normaliser, ObjectiveContext } from './types.js';
 
 export interface LossTensors {
   loss: tf.Scalar; // normalised, differentiable
@@ -20,6 +22,8 @@ export interface LossInputs {
   predWeight: Float32Array;
   attWeight: Float32Array;
   targets: Float32Array; // n*G*G
+  /** full-resolution positive masks n*S*S (RES-L) */
+  masks?: Float32Array | null;
 }
 
 /** Per-sample cross-entropy [N]. */
@@ -33,7 +37,7 @@ export function attentionL1(cam: tf.Tensor3D, target: tf.Tensor3D): tf.Tensor1D 
 }
 
 /** Training forward + losses of one micro-batch (call inside a gradient tape). */
-export function gradiaLoss(model: Model, inp: LossInputs, norm: Normaliser, opts: { attentionWeight: number; cam: CamMode; freezeBn?: boolean }): LossTensors {
+export function gradiaLoss(model: Model, inp: LossInputs, norm: Normaliser, opts: { attentionWeight: number; cam: CamMode; freezeBn?: boolean; objective?: ObjectiveContext }): LossTensors {
   const { logits, features } = forward(model, inp.x, { training: true, freezeBn: opts.freezeBn });
   const n = inp.labels.length;
   const [, g] = features.shape;
@@ -45,8 +49,12 @@ export function gradiaLoss(model: Model, inp: LossInputs, norm: Normaliser, opts
   if (hasAtt) {
     const aw = inp.attWeight.map((a) => (a > 0 ? a : 0));
     const cam = gradCam(model, features, onehot, opts.cam);
-    const l1 = attentionL1(cam, tf.tensor3d(inp.targets, [n, g, g]));
-    attSum = tf.sum(tf.mul(l1, tf.tensor1d(aw))) as tf.Scalar;
+    const ctx = opts.objective ?? { settings: DEFAULT_OBJECTIVE, imputation: null, robust: null };
+    const perSample = objectiveFor(ctx.settings.objective).perSample({
+      cam: minMaxNormalise(cam), target: inp.targets, n, grid: g, images: inp.x, masks: inp.masks ?? null,
+      robust: ctx.robust ?? null, imputation: ctx.imputation, settings: ctx.settings,
+    });
+    attSum = tf.sum(tf.mul(perSample, tf.tensor1d(aw))) as tf.Scalar;
   }
   let loss = tf.div(taskSum, norm.globalBatch) as tf.Scalar;
   if (hasAtt && norm.globalAttCount > 0 && opts.attentionWeight !== 0) {

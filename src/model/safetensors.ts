@@ -9,6 +9,7 @@ import { FileWriteError, fsReason } from '../util/fs_errors.js';
 import { describeNonFinite } from './finite.js';
 import { initTensorTorch, tfToTorch, torchToTf } from './resnet.js';
 import type { Model } from './types.js';
+import { isImputationKey } from './objectives/imputation.js';
 
 export interface StTensor { dtype: string; shape: number[]; data: Float32Array }
 
@@ -227,7 +228,8 @@ export interface LoadOptions {
 export function loadWeights(model: Model, file: string, opts: LoadOptions = {}): { fcReinitialised: boolean } {
   const st = readSafetensors(file);
   const known = new Set(model.specs.map((s) => s.name));
-  const unknown = [...st.keys()].filter((k) => !known.has(k));
+  // RES-L's imputation network (imp.*, imp_conv*.*) is training state, not the classifier's
+  const unknown = [...st.keys()].filter((k) => !known.has(k) && !isImputationKey(k));
   if (unknown.length) throw new GradiaInputError(file, `unknown tensor '${unknown[0]}'${unknown.length > 1 ? ` (and ${unknown.length - 1} more)` : ''} for ${model.arch}`);
   const fcW = st.get('fc.weight');
   const fcSpec = model.specs.find((s) => s.name === 'fc.weight')!;

@@ -18,6 +18,7 @@ function checkBatch(b: TrainBatch): void {
   if (b.images.length !== b.n * b.size * b.size * 3) bad(`images hold ${b.images.length} values, expected ${b.n}*${b.size}*${b.size}*3`);
   if (b.labels.length !== b.n || b.predWeight.length !== b.n || b.attWeight.length !== b.n) bad('labels / predWeight / attWeight must have n entries');
   if (b.targets.length !== b.n * g * g) bad(`targets hold ${b.targets.length} values, expected n*${g}*${g}`);
+  if (b.masks && b.masks.length !== b.n * b.size * b.size) bad(`masks hold ${b.masks.length} values, expected n*${b.size}*${b.size}`);
 }
 
 /**
@@ -51,7 +52,7 @@ export function computeGradients(model: Model, microBatches: TrainBatch[], norm:
       const x = tf.tensor4d(mb.images, [mb.n, mb.size, mb.size, 3]);
       try {
         const r = tf.variableGrads(() => {
-          const l = gradiaLoss(model, { x, labels: mb.labels, predWeight: mb.predWeight, attWeight: mb.attWeight, targets: mb.targets }, norm, opts);
+          const l = gradiaLoss(model, { x, labels: mb.labels, predWeight: mb.predWeight, attWeight: mb.attWeight, targets: mb.targets, masks: mb.masks }, norm, opts);
           taskSum = tf.keep(l.taskSum);
           attSum = tf.keep(l.attSum);
           return l.loss;

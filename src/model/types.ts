@@ -1,4 +1,5 @@
 import type { tf } from '../backend/tf.js';
+import type { ImputationParams, ObjectiveSettings, RobustConstants } from './objectives/types.js';
 
 export type ArchName = 'resnet18' | 'resnet34' | 'resnet50' | 'tiny18' | 'tiny50';
 export const ARCH_NAMES: readonly ArchName[] = ['resnet18', 'resnet34', 'resnet50', 'tiny18', 'tiny50'];
@@ -37,7 +38,9 @@ export interface TrainBatch {
   labels: Int32Array;
   predWeight: Float32Array;
   attWeight: Float32Array;
-  targets: Float32Array; // n*G*G, zeros where a sample has no map
+  targets: Float32Array; // n*G*G, zeros where a sample has no map; values in [-1, 1] (< 0: "do not look here")
+  /** full-resolution positive masks n*S*S as 0/1 (RES-L's imputation input); absent otherwise */
+  masks?: Float32Array | null;
 }
 
 export interface Normaliser {
@@ -52,6 +55,15 @@ export interface GradOptions {
   cam: CamMode;
   /** Batch norm uses (and keeps) its running statistics while training. Default false. */
   freezeBn?: boolean;
+  /** The explanation objective (default: GRADIA's L1, the loss gradia-dist always had). */
+  objective?: ObjectiveContext;
+}
+
+/** The objective of a step: the run's settings, RES-L's network, the global batch's robust constants. */
+export interface ObjectiveContext {
+  settings: ObjectiveSettings;
+  imputation: ImputationParams | null;
+  robust?: RobustConstants | null;
 }
 
 export interface GradResult {

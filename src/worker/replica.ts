@@ -14,6 +14,9 @@ import { findNonFinite, nonFiniteKind } from '../model/finite.js';
 import { GradiaInputError } from '../util/errors.js';
 import { loadReplicaHooks, type ReplicaHooks } from './hooks.js';
 import { openImageLoader, type ImageLoader } from './images.js';
+import { attachImputation, DEFAULT_OBJECTIVE, objectiveFor, type ImputationParams, type ObjectiveSettings } from '../model/objectives/index.js';
+import { flipMaskU8 } from '../data/flip.js';
+import { robustPass } from './robust_pass.js';
 import { checkInputSize, gridOf } from '../config/geometry.js';
 import type {
   EvalShardSample, InitInfo, ReplicaConfig, ReplicaState, ShardSample, WorkerEvalResult, WorkerStepRequest, WorkerStepResult,
@@ -46,6 +49,7 @@ export class Replica {
     private readonly backend: { name: string; reason: string },
     private readonly fcReinitialised: boolean,
     private readonly hooks: ReplicaHooks,
+    private readonly imputation: ImputationParams | null,
   ) {
     this.P = params.length;
     const bl = bufferLayout(model);
@@ -62,16 +66,26 @@ export class Replica {
     const backend = await initBackend(config.backend as BackendRequest, { threads: config.threads });
     const model = createModel(config.arch, config.numClasses, config.seed);
     const fcReinitialised = config.weights ? loadWeights(model, config.weights, { reinitFc: config.reinitFc ?? true, seed: config.seed }).fcReinitialised : false;
+    // RES-L's network joins the parameters (after fc): flat vector, all-reduce, Adam, checksum
+    const imputation = config.objective === 'res-l' ? attachImputation(model, config.imputation ?? DEFAULT_OBJECTIVE.imputation, config.seed) : null;
     const params = readParams(model);
     const loader = await openImageLoader({ size: config.inputSize, threads: config.pipelineThreads, cacheBytes: config.decodeCacheBytes });
     const hooks = await loadReplicaHooks(config.hooks);
-    return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend, fcReinitialised, hooks);
+    return new Replica(config, rank, world, ring, model, params, createAdamState(params.length), loader, backend, fcReinitialised, hooks, imputation);
   }
 
   info(): InitInfo {
     return {
       rank: this.rank, backend: this.backend.name, backendReason: this.backend.reason, pid: process.pid,
       numParams: this.P, numBuffers: this.B, checksum: this.checksum(), fcReinitialised: this.fcReinitialised,
+    };
+  }
+
+  private objectiveSettings(): ObjectiveSettings {
+    const c = this.config;
+    return {
+      objective: c.objective ?? DEFAULT_OBJECTIVE.objective, imputation: c.imputation ?? DEFAULT_OBJECTIVE.imputation,
+      eta: c.eta ?? DEFAULT_OBJECTIVE.eta, imputationReg: c.imputationReg ?? DEFAULT_OBJECTIVE.imputationReg,
     };
   }
 
@@ -84,6 +98,7 @@ export class Replica {
     const G = this.grid();
     const px = S * S * 3;
     const out: TrainBatch[] = [];
+    const withMasks = objectiveFor(this.objectiveSettings().objective).needsMasks;
     for (let a = 0; a < samples.length; a += mb) {
       const part = samples.slice(a, a + mb);
       const n = part.length;
@@ -100,13 +115,28 @@ export class Replica {
         predWeight: Float32Array.from(part, (s) => s.predWeight),
         attWeight: Float32Array.from(part, (s) => s.attWeight),
         targets,
+        masks: withMasks ? this.masksOf(part) : null,
       });
     }
     return out;
   }
 
+  /** The full-resolution positive masks of RES-L's imputation input, flipped with their images. */
+  private masksOf(part: ShardSample[]): Float32Array {
+    const S = this.config.inputSize;
+    const out = new Float32Array(part.length * S * S);
+    part.forEach((s, i) => {
+      if (!s.fullMask) return;
+      if (s.fullMask.length !== S * S) throw new GradiaInputError(s.path, `full-resolution mask has ${s.fullMask.length} values, expected ${S}x${S}`);
+      const m = s.flip && !this.config.originalFlipBug ? flipMaskU8(s.fullMask, S, S) : s.fullMask;
+      for (let k = 0; k < S * S; k++) out[i * S * S + k] = m[k]! > 0 ? 1 : 0;
+    });
+    return out;
+  }
+
   async trainStep(req: WorkerStepRequest, setPhase: (p: string) => void = () => undefined): Promise<WorkerStepResult> {
     const t0 = now();
+    let robustBytes = 0;
     const { samples } = req;
     const n = samples.length;
     const mbSize = req.microBatch ?? this.config.microBatch;
@@ -117,8 +147,22 @@ export class Replica {
     const images = await loading;
     const t1 = now();
     setPhase('compute');
-    const opts: GradOptions = { attentionWeight: this.config.attentionWeight, cam: this.config.camMode, freezeBn: Boolean(this.config.freezeBn) };
+    const settings = this.objectiveSettings();
+    const opts: GradOptions = {
+      attentionWeight: this.config.attentionWeight, cam: this.config.camMode, freezeBn: Boolean(this.config.freezeBn),
+      objective: { settings, imputation: this.imputation, robust: null },
+    };
     const mbs = n ? this.buildMicroBatches(samples, images, mbSize) : [];
+    // RES-G / RES-L: the threshold of the GLOBAL batch, from every replica's cams (the same
+    // collectives on every replica: the condition depends only on the config and the norm)
+    if (objectiveFor(settings.objective).robust && this.config.attentionWeight !== 0 && req.norm.globalAttCount > 0) {
+      const r = await robustPass({
+        model: this.model, ring: this.ring, microBatches: mbs, indices: samples.map((s) => s.index), grid: this.grid(),
+        globalAttCount: req.norm.globalAttCount, eta: settings.eta, cam: this.config.camMode, freezeBn: this.config.freezeBn,
+      });
+      opts.objective!.robust = r.constants;
+      robustBytes = r.bytesSent;
+    }
     // Training-mode forward passes update the BN running buffers: kept to undo a non-finite step.
     const buffersBefore = this.config.freezeBn ? null : readBuffers(this.model);
     const syncBn = !this.config.freezeBn && this.world > 1;
@@ -155,7 +199,7 @@ export class Replica {
         rank: this.rank,
         taskLossSum: g.taskLossSum, attLossSum: g.attLossSum, n: g.n, nAtt: g.nAtt,
         timings: { dataS: t1 - t0, computeS: t2 - t1, allReduceS: t3 - t2, allReduceWaitS: stats.waitSeconds, optimizerS: t4 - t3, totalS: t4 - t0 },
-        allReduceBytes: stats.bytesSent,
+        allReduceBytes: stats.bytesSent + robustBytes,
         memory: { numTensors: mem.numTensors, numBytes: mem.numBytes },
         dataQueueDepth,
         ...(nonFinite ? { nonFinite } : {}),

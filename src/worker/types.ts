@@ -2,6 +2,7 @@
 import type { BackendRequest } from '../backend/names.js';
 import type { TrainSample } from '../data/types.js';
 import type { ArchName, CamMode, Normaliser } from '../model/types.js';
+import type { ImputationKind, ObjectiveName } from '../model/objectives/types.js';
 
 export type { Normaliser } from '../model/types.js';
 import type { HookModuleRef } from './hooks.js';
@@ -38,6 +39,11 @@ export interface ReplicaConfig {
   freezeBn?: boolean;
   /** All-reduce bucket size in floats. */
   bucketSize?: number;
+  /** The explanation objective (default gradia) and RES's settings (docs/objectives.md). */
+  objective?: ObjectiveName;
+  imputation?: ImputationKind;
+  eta?: number;
+  imputationReg?: number;
   /** Optional module run at the replica's hook points (src/worker/hooks.ts); tests inject faults with it. */
   hooks?: HookModuleRef | null;
 }
