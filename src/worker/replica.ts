@@ -157,7 +157,7 @@ export class Replica {
     // collectives on every replica: the condition depends only on the config and the norm)
     if (objectiveFor(settings.objective).robust && this.config.attentionWeight !== 0 && req.norm.globalAttCount > 0) {
       const r = await robustPass({
-        model: this.model, ring: this.ring, microBatches: mbs, indices: samples.map((s) => s.index), grid: this.grid(),
+        model: this.model, ring: this.ring, rank: this.rank, world: this.world, microBatches: mbs, indices: samples.map((s) => s.index), grid: this.grid(),
         globalAttCount: req.norm.globalAttCount, eta: settings.eta, cam: this.config.camMode, freezeBn: this.config.freezeBn,
       });
       opts.objective!.robust = r.constants;

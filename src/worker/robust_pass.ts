@@ -4,7 +4,7 @@
 // zero-padded vectors: the counts, then the records at each rank's offset; adding zeros is
 // exact, so this is a gather), and each derives the same RobustConstants from the whole
 // global batch: 1 and N replicas see the same samples, so they get the same threshold.
-import type { Ring } from '../comm/ring.js';
+import type { AllReducer } from '../comm/ring.js';
 import { trainingCams } from '../model/objectives/cam_pass.js';
 import { packRecords, recordLength, robustConstants, unpackRecords, type RobustRecord } from '../model/objectives/robust.js';
 import type { RobustConstants } from '../model/objectives/types.js';
@@ -12,7 +12,10 @@ import type { CamMode, Model, TrainBatch } from '../model/types.js';
 
 export interface RobustPassInput {
   model: Model;
-  ring: Ring;
+  /** the replicas' all-reduce (the ring, or MPI under a launcher) and this replica's place in it */
+  ring: AllReducer;
+  rank: number;
+  world: number;
   microBatches: TrainBatch[];
   /** training-set index of each sample of the shard, in micro-batch order */
   indices: number[];
@@ -30,7 +33,7 @@ export interface RobustPassResult {
 }
 
 export async function robustPass(p: RobustPassInput): Promise<RobustPassResult> {
-  const { grid, ring } = p;
+  const { grid, ring, rank, world } = p;
   const gg = grid * grid;
   const cams = p.microBatches.length ? trainingCams(p.model, p.microBatches, { cam: p.cam, freezeBn: p.freezeBn }) : [];
   const mine: RobustRecord[] = [];
@@ -41,13 +44,13 @@ export async function robustPass(p: RobustPassInput): Promise<RobustPassResult> 
       mine.push({ index: p.indices[at]!, weight: mb.attWeight[i]!, cam: cams[k]!.subarray(i * gg, (i + 1) * gg), label: mb.targets.subarray(i * gg, (i + 1) * gg) });
     }
   });
-  const counts = new Float32Array(ring.world);
-  counts[ring.rank] = mine.length;
+  const counts = new Float32Array(world);
+  counts[rank] = mine.length;
   const s1 = await ring.allReduce(counts);
   let offset = 0;
   let total = 0;
-  for (let r = 0; r < ring.world; r++) {
-    if (r < ring.rank) offset += counts[r]!;
+  for (let r = 0; r < world; r++) {
+    if (r < rank) offset += counts[r]!;
     total += counts[r]!;
   }
   const len = recordLength(grid);
