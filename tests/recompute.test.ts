@@ -151,6 +151,19 @@ describe('recomputed gradients', () => {
     disposeModel(model);
   });
 
+  it('a step holds less than half the live tensor bytes of one tape over the whole network', async () => {
+    await tf.setBackend('cpu');
+    const model = createModel('tiny50', 2, 4);
+    const mbs = [makeBatch(4, 64, 9, 2, [1, 0.5])];
+    const norm = { globalBatch: 4, globalAttCount: 4 };
+    const opts = { attentionWeight: 1, cam: 'closed' as const };
+    const whole = (await tf.profile(() => { wholeGraphGradients(model, mbs, norm, opts); })).peakBytes;
+    const recomputed = (await tf.profile(() => { computeGradients(model, mbs, norm, opts); })).peakBytes;
+    if (process.env.RC_DEBUG) console.log({ whole, recomputed });
+    expect(recomputed).toBeLessThan(whole / 2);
+    disposeModel(model);
+  });
+
   it('the backbone segments cover every parameter but the head\'s, once, in state_dict order', () => {
     for (const arch of ['resnet18', 'resnet34', 'resnet50', 'tiny18', 'tiny50'] as ArchName[]) {
       const segs = backboneSegments(arch);
