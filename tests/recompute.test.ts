@@ -11,6 +11,8 @@ import {
   tensorSpecs, BN_MOMENTUM,
 } from '../src/model/index.js';
 import type { ArchName, CamMode, Model, TrainBatch } from '../src/model/index.js';
+import { recomputedGradients, TAPED_FROM_STAGE } from '../src/model/recompute.js';
+import type { GradOptions, Normaliser } from '../src/model/index.js';
 import { wholeGraphGradients } from './helpers/whole_graph_gradients.js';
 
 const backends = ['cpu', 'wasm'];
@@ -53,18 +55,43 @@ function nameAt(layout: { names: string[]; offsets: number[] }, i: number): stri
   return `${layout.names[k]}[${i - layout.offsets[k]}]`;
 }
 
-interface Case { arch: ArchName; size: number; cam: CamMode; freezeBn: boolean; att: number[] | null; mbs: number[] }
+/** computeGradients' accumulation over micro-batches, with another split between recomputed and taped stages. */
+function gradientsTapedFrom(model: Model, mbs: TrainBatch[], norm: Normaliser, opts: GradOptions, stage: number): { grads: Float32Array; taskLossSum: number; attLossSum: number } {
+  const pl = paramLayout(model);
+  const grads = new Float32Array(pl.total);
+  const written = new Set<string>();
+  let taskLossSum = 0;
+  let attLossSum = 0;
+  for (const mb of mbs) {
+    const x = tf.tensor4d(mb.images, [mb.n, mb.size, mb.size, 3]);
+    const r = recomputedGradients(model, { x, labels: mb.labels, predWeight: mb.predWeight, attWeight: mb.attWeight, targets: mb.targets }, norm, opts, (name, g) => {
+      const off = pl.offsets[pl.names.indexOf(name)];
+      const d = g.dataSync() as Float32Array;
+      if (written.has(name)) for (let j = 0; j < d.length; j++) grads[off + j] += d[j];
+      else grads.set(d, off);
+      written.add(name);
+    }, stage);
+    x.dispose();
+    taskLossSum += r.taskSum;
+    attLossSum += r.attSum;
+  }
+  return { grads, taskLossSum, attLossSum };
+}
+
+interface Case { arch: ArchName; size: number; cam: CamMode; freezeBn: boolean; att: number[] | null; mbs: number[]; stages?: number[] }
 
 const CASES: Case[] = [
-  { arch: 'tiny18', size: 32, cam: 'closed', freezeBn: false, att: null, mbs: [4, 4, 2] }, // phase 1
-  { arch: 'tiny50', size: 64, cam: 'closed', freezeBn: false, att: [1, 1.6, 0, 0.2], mbs: [4, 2] }, // phase 2
-  { arch: 'tiny18', size: 64, cam: 'autodiff', freezeBn: true, att: [0.5, 0, 1], mbs: [2, 4] }, // phase 2, frozen BN
-  { arch: 'tiny50', size: 32, cam: 'closed', freezeBn: true, att: null, mbs: [4, 2] }, // phase 1, frozen BN
+  { arch: 'tiny18', size: 32, cam: 'closed', freezeBn: false, att: null, mbs: [4, 2] }, // phase 1
+  // phase 2; also with every segment recomputed (5), only the stem (1), and none (0)
+  { arch: 'tiny50', size: 32, cam: 'closed', freezeBn: false, att: [1, 1.6, 0, 0.2], mbs: [4, 2], stages: [5, 1, 0] },
+  { arch: 'tiny18', size: 64, cam: 'autodiff', freezeBn: true, att: [0.5, 0, 1], mbs: [2, 2] }, // phase 2, frozen BN
+  { arch: 'tiny50', size: 64, cam: 'closed', freezeBn: true, att: null, mbs: [2] }, // phase 1, frozen BN
 ];
 
 describe('recomputed gradients', () => {
-  it('gradients, loss sums and BN buffers equal one tape over the whole network, bit for bit, on every backend', async () => {
-    for (const be of backends) {
+  it.each(['cpu', 'wasm', 'onednn'])('%s: gradients, loss sums and BN buffers equal one tape over the whole network, bit for bit', async (be) => {
+    if (!backends.includes(be)) return; // the oneDNN addon is not built here
+    {
       await tf.setBackend(be);
       for (const [ci, c] of CASES.entries()) {
         const t0 = performance.now();
@@ -100,6 +127,15 @@ describe('recomputed gradients', () => {
           expect(g.some((v) => v !== 0), `${what}: ${name} has no gradient`).toBe(true);
         });
         expect(firstBitDifference(buffers, buffersBefore) === -1, `${what}: buffers moved`).toBe(c.freezeBn);
+        expect(TAPED_FROM_STAGE).toBeGreaterThan(0); // the default recomputes something
+        for (const stage of c.stages ?? []) {
+          writeBuffers(model, buffersBefore);
+          const v = gradientsTapedFrom(model, mbs, norm, opts, stage);
+          const i = firstBitDifference(v.grads, oracle.grads);
+          expect(i, `${what}, taped from stage ${stage}: gradient ${i >= 0 ? nameAt(pl, i) : ''}`).toBe(-1);
+          expect([v.taskLossSum, v.attLossSum], `${what}, taped from stage ${stage}`).toEqual([oracle.taskLossSum, oracle.attLossSum]);
+          expect(firstBitDifference(readBuffers(model), oracleBuffers), `${what}, taped from stage ${stage}: buffers`).toBe(-1);
+        }
         disposeModel(model);
         if (process.env.RC_DEBUG) console.log(what, Math.round(performance.now() - t0), 'ms');
       }
@@ -157,8 +193,10 @@ describe('recomputed gradients', () => {
     const mbs = [makeBatch(4, 64, 9, 2, [1, 0.5])];
     const norm = { globalBatch: 4, globalAttCount: 4 };
     const opts = { attentionWeight: 1, cam: 'closed' as const };
-    const whole = (await tf.profile(() => { wholeGraphGradients(model, mbs, norm, opts); })).peakBytes;
-    const recomputed = (await tf.profile(() => { computeGradients(model, mbs, norm, opts); })).peakBytes;
+    // bytes above what is live before (the model, and anything an earlier test left)
+    const base = tf.memory().numBytes;
+    const whole = (await tf.profile(() => { wholeGraphGradients(model, mbs, norm, opts); })).peakBytes - base;
+    const recomputed = (await tf.profile(() => { computeGradients(model, mbs, norm, opts); })).peakBytes - base;
     if (process.env.RC_DEBUG) console.log({ whole, recomputed });
     expect(recomputed).toBeLessThan(whole / 2);
     disposeModel(model);

@@ -1,20 +1,22 @@
 // One micro-batch's gradient by segments with recomputation (activation checkpointing).
 //
-// A tape over the whole network keeps every tensor each op saved for its gradient until the
-// backward pass ends: for ResNet-50 at 224 px and 16 images, 4.6 GB, as much as PyTorch's whole
-// process. Here the forward pass runs without a tape and keeps only each backbone segment's
-// output (the stem and every residual block: backboneSegments in resnet.ts); the backward pass
-// walks the segments in reverse, recomputing one segment's forward under a tape of its own and
-// backpropagating the upstream gradient through it, then freeing all of it before the next.
-// The head (pool, fc, task loss, Grad-CAM attention loss) is the last segment.
+// A tape over the whole network keeps every tensor each op saved for its gradient, and every
+// gradient it computes, until the backward pass ends: for ResNet-50 at 224 px and 16 images,
+// 4.6 GB, more than PyTorch's whole process. Here the forward pass through the backbone's
+// segments up to layer3 (the stem and each residual block: backboneSegments in resnet.ts) runs
+// without a tape and keeps only each segment's output. The rest (layer4, whose activations are
+// small, then pool, fc, task loss and Grad-CAM attention loss) runs on one tape, which gives
+// the gradient of the kept layer3 output; then the earlier segments are walked in reverse,
+// each one's forward recomputed under a tape of its own and backpropagated with the upstream
+// gradient, and all of it freed before the next.
 //
-// Each segment's tape holds the same ops, in the same order, on the same values as that part
-// of the whole-network tape, and every tensor that collects gradient from several ops (a
-// block's input: its first conv and its shortcut) lies inside one segment, so each gradient is
-// the same float32 computation as with one tape: bit for bit equal (tests/recompute.test.ts
-// checks it against the whole-network path). Batch norm updates its running buffers in the
-// first forward only ('train'); the recomputation uses batch statistics without updating
-// ('replay'), so a step counts each micro-batch once, as torch does.
+// Each tape holds the same ops, in the same order, on the same values as that part of the
+// whole-network tape, and every tensor that collects gradient from several ops (a block's
+// input: its first conv and its shortcut) lies inside one segment, so each gradient is the same
+// float32 computation as with one tape: bit for bit equal (tests/recompute.test.ts checks it
+// against the whole-network path). Batch norm updates its running buffers in the first forward
+// only ('train'); the recomputation uses batch statistics without updating them ('replay'), so
+// a step counts each micro-batch once, as torch does.
 import { tf } from '../backend/tf.js';
 import { gradiaLoss, type LossInputs } from './losses.js';
 import { backboneSegments, checkInput, type BnMode } from './resnet.js';
@@ -36,17 +38,31 @@ function headParams(model: Model): string[] {
 }
 
 /**
- * Forward + backward of the GRADIA loss (losses.ts) for one micro-batch `inp` (x: its images),
- * handing each parameter's gradient to `sink` (head first, then the backbone from its last
- * block to the stem). Returns the loss sums. Training-mode batch norm (no `freezeBn`) updates
- * the running buffers once.
+ * The first backbone stage whose segments are not recomputed but stay on the head's tape.
+ * layer4 (1/32 of the input side) holds a fifth of ResNet-50's forward multiply-adds and
+ * tapes it at no cost in peak memory; taping layer3 as well would double the peak (ResNet-50,
+ * 224 px, 16 images, live tensor bytes: 0.85 GB from here on, 0.85 GB with every segment
+ * recomputed, 1.67 GB from layer3, 4.46 GB on one tape).
  */
-export function recomputedGradients(model: Model, inp: LossInputs, norm: Normaliser, opts: GradOptions, sink: GradSink): { taskSum: number; attSum: number } {
+export const TAPED_FROM_STAGE = 4;
+
+/**
+ * Forward + backward of the GRADIA loss (losses.ts) for one micro-batch `inp` (x: its images),
+ * handing each parameter's gradient to `sink` (head and taped stages first, then the
+ * recomputed segments from the last to the stem). Returns the loss sums. Training-mode batch
+ * norm (no `freezeBn`) updates the running buffers once. `tapedFromStage`: the first backbone
+ * stage kept on the head's tape (0: the whole network on one tape; 5: every segment recomputed).
+ */
+export function recomputedGradients(model: Model, inp: LossInputs, norm: Normaliser, opts: GradOptions, sink: GradSink,
+  tapedFromStage = TAPED_FROM_STAGE): { taskSum: number; attSum: number } {
   checkInput(inp.x);
   const segments = backboneSegments(model.arch);
   const forwardBn: BnMode = opts.freezeBn ? 'eval' : 'train';
   const replayBn: BnMode = opts.freezeBn ? 'eval' : 'replay';
-  // kept[i] = input of segment i; kept[segments.length] = the layer4 features
+  // segments [0, t) are recomputed, [t, end) run on the head's tape
+  let t = segments.findIndex((seg) => seg.stage >= tapedFromStage);
+  if (t < 0) t = segments.length;
+  // kept[i] = input of segment i (i <= t)
   const kept: tf.Tensor4D[] = [inp.x];
   let dy: tf.Tensor | null = null;
   const emit = (names: string[], grads: (tf.Tensor | null)[]) => {
@@ -58,32 +74,35 @@ export function recomputedGradients(model: Model, inp: LossInputs, norm: Normali
     });
   };
   try {
-    for (const seg of segments) kept.push(seg.run(model, kept[kept.length - 1], { bn: forwardBn, scoped: true }));
+    for (let s = 0; s < t; s++) kept.push(segments[s].run(model, kept[s], { bn: forwardBn, scoped: true }));
 
-    // the head: loss from the features, gradients for the features and the head's params
-    const feats = kept[segments.length];
-    const hp = headParams(model);
+    // the taped segments and the head: the loss, and gradients for their params and their input
+    const tapedIn = kept[t];
+    const tapedParams = [...segments.slice(t).flatMap((seg) => seg.params), ...headParams(model)];
     let taskSum: tf.Scalar | null = null;
     let attSum: tf.Scalar | null = null;
     let sums: { taskSum: number; attSum: number };
     try {
+      const vars = tapedParams.map((p) => model.params.get(p)!);
       const r = gradientsOf(() => {
-        const l = gradiaLoss(model, { ...inp, features: feats }, norm, opts);
+        let y = tapedIn;
+        for (const seg of segments.slice(t)) y = seg.run(model, y, { bn: forwardBn, scoped: false });
+        const l = gradiaLoss(model, { ...inp, features: y }, norm, opts);
         taskSum = tf.keep(l.taskSum);
         attSum = tf.keep(l.attSum);
         return l.loss;
-      }, [feats, ...hp.map((p) => model.params.get(p)!)], null);
+      }, t > 0 ? [tapedIn, ...vars] : vars, null);
       r.value.dispose();
-      dy = r.grads[0];
-      emit(hp, r.grads.slice(1));
+      dy = t > 0 ? r.grads[0] : null;
+      emit(tapedParams, t > 0 ? r.grads.slice(1) : r.grads);
       sums = { taskSum: (taskSum as unknown as tf.Scalar).dataSync()[0], attSum: (attSum as unknown as tf.Scalar).dataSync()[0] };
     } finally {
       (taskSum as tf.Scalar | null)?.dispose();
       (attSum as tf.Scalar | null)?.dispose();
     }
 
-    // the backbone, last block first; a segment's output is freed once its gradient is used
-    for (let s = segments.length - 1; s >= 0 && dy; s--) {
+    // the recomputed segments, last first; a segment's output is freed once its gradient is used
+    for (let s = t - 1; s >= 0 && dy; s--) {
       const seg = segments[s];
       const input = kept[s];
       const params = seg.params.map((p) => model.params.get(p)!);

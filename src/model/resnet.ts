@@ -268,15 +268,17 @@ export interface SegmentMode { bn: BnMode; scoped: boolean }
  */
 export interface BackboneSegment {
   name: string; // 'stem' or the block's prefix ('layer2.0')
+  stage: number; // 0: the stem; 1-4: layer1-4 (output side S/4 ... S/32)
   params: string[]; // the model.params keys it reads, state_dict order
   run(model: Model, x: tf.Tensor4D, mode: SegmentMode): tf.Tensor4D;
 }
 
 const STEM: ConvDef = { name: 'conv1', stride: 2, pad: 3 };
 
-function blockSegment(b: BlockDef, params: string[]): BackboneSegment {
+function blockSegment(b: BlockDef, stage: number, params: string[]): BackboneSegment {
   return {
     name: b.prefix,
+    stage,
     params,
     run(model, inp, { bn, scoped }) {
       const scope = (f: () => tf.Tensor4D): tf.Tensor4D => (scoped ? tf.tidy(f) : f());
@@ -304,13 +306,14 @@ export function backboneSegments(arch: ArchName): BackboneSegment[] {
   const stemParams = ['conv1.weight', 'bn1.weight', 'bn1.bias'];
   segs = [{
     name: 'stem',
+    stage: 0,
     params: stemParams,
     run(model, x, { bn, scoped }) {
       const f = () => tf.maxPool(convBn(model, STEM, 'bn1', x, bn, true), 3, 2, 1);
       return scoped ? tf.tidy(f) : f();
     },
   }];
-  for (const b of blockDefs(arch)) segs.push(blockSegment(b, params.filter((p) => p.startsWith(`${b.prefix}.`))));
+  for (const b of blockDefs(arch)) segs.push(blockSegment(b, Number(/^layer(\d)/.exec(b.prefix)![1]), params.filter((p) => p.startsWith(`${b.prefix}.`))));
   segmentCache.set(arch, segs);
   return segs;
 }
