@@ -33,7 +33,7 @@ export function featureChannels(arch: ArchName): number {
 }
 
 interface ConvDef { name: string; stride: number; pad: number }
-interface BlockDef { prefix: string; convs: ConvDef[]; downsample: ConvDef | null }
+interface BlockDef { prefix: string; stage: number; convs: ConvDef[]; downsample: ConvDef | null }
 
 function blockDefs(arch: ArchName): BlockDef[] {
   const d = ARCHS[arch];
@@ -46,7 +46,7 @@ function blockDefs(arch: ArchName): BlockDef[] {
         ? [{ name: `${prefix}.conv1`, stride, pad: 1 }, { name: `${prefix}.conv2`, stride: 1, pad: 1 }]
         : [{ name: `${prefix}.conv1`, stride: 1, pad: 0 }, { name: `${prefix}.conv2`, stride, pad: 1 }, { name: `${prefix}.conv3`, stride: 1, pad: 0 }];
       const needDown = b === 0 && (stride !== 1 || d.block === 'bottleneck' || l > 0);
-      out.push({ prefix, convs, downsample: needDown ? { name: `${prefix}.downsample.0`, stride, pad: 0 } : null });
+      out.push({ prefix, stage: l + 1, convs, downsample: needDown ? { name: `${prefix}.downsample.0`, stride, pad: 0 } : null });
     }
   }
   return out;
@@ -275,10 +275,10 @@ export interface BackboneSegment {
 
 const STEM: ConvDef = { name: 'conv1', stride: 2, pad: 3 };
 
-function blockSegment(b: BlockDef, stage: number, params: string[]): BackboneSegment {
+function blockSegment(b: BlockDef, params: string[]): BackboneSegment {
   return {
     name: b.prefix,
-    stage,
+    stage: b.stage,
     params,
     run(model, inp, { bn, scoped }) {
       const scope = (f: () => tf.Tensor4D): tf.Tensor4D => (scoped ? tf.tidy(f) : f());
@@ -313,7 +313,7 @@ export function backboneSegments(arch: ArchName): BackboneSegment[] {
       return scoped ? tf.tidy(f) : f();
     },
   }];
-  for (const b of blockDefs(arch)) segs.push(blockSegment(b, Number(/^layer(\d)/.exec(b.prefix)![1]), params.filter((p) => p.startsWith(`${b.prefix}.`))));
+  for (const b of blockDefs(arch)) segs.push(blockSegment(b, params.filter((p) => p.startsWith(`${b.prefix}.`))));
   segmentCache.set(arch, segs);
   return segs;
 }
