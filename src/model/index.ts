@@ -1,5 +1,5 @@
 export * from './types.js';
-export { createModel, disposeModel, forward, features, head, tensorSpecs, convLayers, featureChannels, checkArch, torchToTf, tfToTorch, ARCHS, BN_EPS, BN_MOMENTUM } from './resnet.js';
+export { createModel, disposeModel, forward, features, head, backboneSegments, tensorSpecs, convLayers, featureChannels, checkArch, torchToTf, tfToTorch, ARCHS, BN_EPS, BN_MOMENTUM } from './resnet.js';
 export { gradCam, gradCamClosed, gradCamAutodiff, minMaxNormalise } from './gradcam.js';
 export { gradiaLoss, crossEntropy, attentionL1 } from './losses.js';
 export { computeGradients, evaluateBatch, EVAL_MICRO_BATCH } from './train.js';
@@ -7,6 +7,8 @@ export { adamStep, createAdamState, ADAM_DEFAULTS } from './adam.js';
 export type { AdamOptions, AdamState } from './adam.js';
 export { paramLayout, bufferLayout, readParams, writeParams, readBuffers, writeBuffers } from './flat.js';
 export type { FlatLayout } from './flat.js';
-export type { ConvLayer } from './resnet.js';
+export type { BackboneSegment, BnMode, ConvLayer, SegmentMode } from './resnet.js';
+export { recomputedGradients } from './recompute.js';
+export type { GradSink } from './recompute.js';
 export { readSafetensors, writeSafetensors, loadWeights, saveWeights, stateDictTorch, atomicWrite } from './safetensors.js';
 export { hashWeights, hashUniform, applyHashWeights } from './hashinit.js';

@@ -6,7 +6,7 @@
 // the whole batch's.
 import { tf } from '../backend/tf.js';
 import { gradCam, minMaxNormalise } from './gradcam.js';
-import { forward } from './resnet.js';
+import { forward, head } from './resnet.js';
 import { DEFAULT_OBJECTIVE, objectiveFor } from './objectives/index.js';
 import type { CamMode, Model, Normaliser, ObjectiveContext } from './types.js';
 
@@ -24,6 +24,8 @@ export interface LossInputs {
   targets: Float32Array; // n*G*G
   /** full-resolution positive masks n*S*S (RES-L) */
   masks?: Float32Array | null;
+  /** layer4 output of x, when the caller ran the backbone itself (checkpointed gradients); else gradiaLoss runs the forward */
+  features?: tf.Tensor4D;
 }
 
 /** Per-sample cross-entropy [N]. */
@@ -36,9 +38,9 @@ export function attentionL1(cam: tf.Tensor3D, target: tf.Tensor3D): tf.Tensor1D 
   return tf.mean(tf.abs(tf.sub(minMaxNormalise(cam), target)), [1, 2]) as tf.Tensor1D;
 }
 
-/** Training forward + losses of one micro-batch (call inside a gradient tape). */
+/** Training forward (unless `inp.features` is given) + losses of one micro-batch (call inside a gradient tape). */
 export function gradiaLoss(model: Model, inp: LossInputs, norm: Normaliser, opts: { attentionWeight: number; cam: CamMode; freezeBn?: boolean; objective?: ObjectiveContext }): LossTensors {
-  const { logits, features } = forward(model, inp.x, { training: true, freezeBn: opts.freezeBn });
+  const { logits, features } = inp.features ? { features: inp.features, logits: head(model, inp.features) } : forward(model, inp.x, { training: true, freezeBn: opts.freezeBn });
   const n = inp.labels.length;
   const [, g] = features.shape;
   const onehot = tf.oneHot(tf.tensor1d(inp.labels, 'int32'), model.numClasses).toFloat() as tf.Tensor2D;

@@ -33,7 +33,7 @@ export function featureChannels(arch: ArchName): number {
 }
 
 interface ConvDef { name: string; stride: number; pad: number }
-interface BlockDef { prefix: string; convs: ConvDef[]; downsample: ConvDef | null }
+interface BlockDef { prefix: string; stage: number; convs: ConvDef[]; downsample: ConvDef | null }
 
 function blockDefs(arch: ArchName): BlockDef[] {
   const d = ARCHS[arch];
@@ -46,7 +46,7 @@ function blockDefs(arch: ArchName): BlockDef[] {
         ? [{ name: `${prefix}.conv1`, stride, pad: 1 }, { name: `${prefix}.conv2`, stride: 1, pad: 1 }]
         : [{ name: `${prefix}.conv1`, stride: 1, pad: 0 }, { name: `${prefix}.conv2`, stride, pad: 1 }, { name: `${prefix}.conv3`, stride: 1, pad: 0 }];
       const needDown = b === 0 && (stride !== 1 || d.block === 'bottleneck' || l > 0);
-      out.push({ prefix, convs, downsample: needDown ? { name: `${prefix}.downsample.0`, stride, pad: 0 } : null });
+      out.push({ prefix, stage: l + 1, convs, downsample: needDown ? { name: `${prefix}.downsample.0`, stride, pad: 0 } : null });
     }
   }
   return out;
@@ -226,20 +226,25 @@ export function disposeModel(model: Model): void {
   for (const v of model.buffers.values()) v.dispose();
 }
 
-/** BN mode: 'train' = batch statistics + running update; 'eval' (or frozen) = running statistics. */
-type BnMode = 'train' | 'eval';
+/**
+ * How batch norm runs. 'train': batch statistics, and the running buffers take this batch (once
+ * per forward, as torch). 'replay': batch statistics, buffers untouched: a training forward run
+ * again to rebuild what the backward pass needs (checkpointed gradients), which must not count the
+ * batch twice. 'eval' (or frozen): the running statistics.
+ */
+export type BnMode = 'train' | 'replay' | 'eval';
 
 function batchNorm(model: Model, name: string, x: tf.Tensor4D, mode: BnMode, relu = false): tf.Tensor4D {
-  const training = mode === 'train';
   const gamma = model.params.get(`${name}.weight`)!;
   const beta = model.params.get(`${name}.bias`)!;
   const rm = model.buffers.get(`${name}.running_mean`)!;
   const rv = model.buffers.get(`${name}.running_var`)!;
-  if (!training) {
+  if (mode === 'eval') {
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, BN_EPS)));
     const e = tf.add(tf.mul(tf.sub(x, rm), scale), beta) as tf.Tensor4D;
     return relu ? tf.relu(e) : e;
   }
+  if (mode === 'replay') return batchNormTrain(x, gamma, beta, BN_EPS, relu, null);
   const nbt = model.buffers.get(`${name}.num_batches_tracked`)!;
   return batchNormTrain(x, gamma, beta, BN_EPS, relu, (mean, unbiasedVar) => {
     // running statistics, as torch: unbiased variance, momentum 0.1, once per forward
@@ -249,40 +254,89 @@ function batchNorm(model: Model, name: string, x: tf.Tensor4D, mode: BnMode, rel
   });
 }
 
-function convBn(model: Model, c: ConvDef, bnName: string, x: tf.Tensor4D, training: BnMode, relu = false): tf.Tensor4D {
+function convBn(model: Model, c: ConvDef, bnName: string, x: tf.Tensor4D, bn: BnMode, relu = false): tf.Tensor4D {
   const w = model.params.get(`${c.name}.weight`)! as unknown as tf.Tensor4D;
-  return batchNorm(model, bnName, conv2d(x, w, c.stride, c.pad), training, relu);
+  return batchNorm(model, bnName, conv2d(x, w, c.stride, c.pad), bn, relu);
 }
 
-const blockCache = new Map<ArchName, BlockDef[]>();
+/** How a segment runs: its batch-norm mode, and whether to free intermediates as it goes (never under a gradient tape). */
+export interface SegmentMode { bn: BnMode; scoped: boolean }
+
+/**
+ * A piece of the backbone between two activations a checkpointed training step keeps: the stem
+ * (conv1, bn1, ReLU, max pool) or one residual block. The backbone is these pieces in order.
+ */
+export interface BackboneSegment {
+  name: string; // 'stem' or the block's prefix ('layer2.0')
+  stage: number; // 0: the stem; 1-4: layer1-4 (output side S/4 ... S/32)
+  params: string[]; // the model.params keys it reads, state_dict order
+  run(model: Model, x: tf.Tensor4D, mode: SegmentMode): tf.Tensor4D;
+}
+
+const STEM: ConvDef = { name: 'conv1', stride: 2, pad: 3 };
+
+function blockSegment(b: BlockDef, params: string[]): BackboneSegment {
+  return {
+    name: b.prefix,
+    stage: b.stage,
+    params,
+    run(model, inp, { bn, scoped }) {
+      const scope = (f: () => tf.Tensor4D): tf.Tensor4D => (scoped ? tf.tidy(f) : f());
+      return scope(() => {
+        let out: tf.Tensor4D = inp;
+        b.convs.forEach((c, i) => {
+          const prev = out;
+          out = scope(() => convBn(model, c, c.name.replace(/conv(\d)$/, 'bn$1'), prev, bn, i < b.convs.length - 1));
+          if (scoped && prev !== inp) prev.dispose();
+        });
+        const identity = b.downsample ? scope(() => convBn(model, b.downsample!, `${b.prefix}.downsample.1`, inp, bn)) : inp;
+        return addRelu(out, identity);
+      });
+    },
+  };
+}
+
+const segmentCache = new Map<ArchName, BackboneSegment[]>();
+
+/** The backbone's segments in forward order (cached per arch). */
+export function backboneSegments(arch: ArchName): BackboneSegment[] {
+  let segs = segmentCache.get(arch);
+  if (segs) return segs;
+  const params = tensorSpecs(arch, 1).filter((s) => !s.isBuffer).map((s) => s.name);
+  const stemParams = ['conv1.weight', 'bn1.weight', 'bn1.bias'];
+  segs = [{
+    name: 'stem',
+    stage: 0,
+    params: stemParams,
+    run(model, x, { bn, scoped }) {
+      const f = () => tf.maxPool(convBn(model, STEM, 'bn1', x, bn, true), 3, 2, 1);
+      return scoped ? tf.tidy(f) : f();
+    },
+  }];
+  for (const b of blockDefs(arch)) segs.push(blockSegment(b, params.filter((p) => p.startsWith(`${b.prefix}.`))));
+  segmentCache.set(arch, segs);
+  return segs;
+}
+
+/** Checks an NHWC input [N, S, S, 3] with sides that are multiples of 32. */
+export function checkInput(x: tf.Tensor4D): void {
+  const [, h, w, c] = x.shape;
+  if (c !== 3 || !isValidInputSize(h) || !isValidInputSize(w)) throw new GradiaInputError(null, `input must be [N, H, W, 3] with H and W multiples of ${FEATURE_STRIDE} (got [${x.shape.join(', ')}])`);
+}
 
 /** layer4 output [N, S/32, S/32, C] for NHWC input [N, S, S, 3]. */
 export function features(model: Model, x: tf.Tensor4D, training: boolean, freezeBn = false): tf.Tensor4D {
-  const bn: BnMode = training && !freezeBn ? 'train' : 'eval';
-  const [, h, w, c] = x.shape;
-  if (c !== 3 || !isValidInputSize(h) || !isValidInputSize(w)) throw new GradiaInputError(null, `input must be [N, H, W, 3] with H and W multiples of ${FEATURE_STRIDE} (got [${x.shape.join(', ')}])`);
-  let blocks = blockCache.get(model.arch);
-  if (!blocks) { blocks = blockDefs(model.arch); blockCache.set(model.arch, blocks); }
+  checkInput(x);
   // Inference needs no activation once the next one exists: without a scope per block, every
   // intermediate (conv output, 4 eval-BN tensors, ...) of the whole network stays alive until the
   // caller's tidy ends: 218 MB per ResNet-50 image at 224 px, 17.5 MB with this. Training keeps them for the tape.
-  const scoped = (f: () => tf.Tensor4D): tf.Tensor4D => (training ? f() : tf.tidy(f));
-  const stemIn = x;
-  let y: tf.Tensor4D = scoped(() => tf.maxPool(convBn(model, { name: 'conv1', stride: 2, pad: 3 }, 'bn1', stemIn, bn, true), 3, 2, 1));
-  for (const b of blocks) {
+  const mode: SegmentMode = { bn: training && !freezeBn ? 'train' : 'eval', scoped: !training };
+  let y = x;
+  for (const seg of backboneSegments(model.arch)) {
     const inp = y;
-    y = scoped(() => {
-      let out: tf.Tensor4D = inp;
-      b.convs.forEach((c, i) => {
-        const prev = out;
-        out = scoped(() => convBn(model, c, c.name.replace(/conv(\d)$/, 'bn$1'), prev, bn, i < b.convs.length - 1));
-        if (!training && prev !== inp) prev.dispose();
-      });
-      const identity = b.downsample ? scoped(() => convBn(model, b.downsample!, `${b.prefix}.downsample.1`, inp, bn)) : inp;
-      return addRelu(out, identity);
-    });
-    // the block's input is not the network's input and nothing else holds it
-    if (!training && inp !== stemIn) inp.dispose();
+    y = seg.run(model, inp, mode);
+    // the segment's input is not the network's input and nothing else holds it
+    if (!training && inp !== x) inp.dispose();
   }
   return y;
 }

@@ -6,7 +6,7 @@ import { withWasmMemoryHint } from '../backend/select.js';
 import { GradiaInputError } from '../util/errors.js';
 import { paramLayout } from './flat.js';
 import { gradCamClosed } from './gradcam.js';
-import { gradiaLoss } from './losses.js';
+import { recomputedGradients } from './recompute.js';
 import { forward } from './resnet.js';
 import type { EvalResult, GradOptions, GradResult, Model, Normaliser, TrainBatch } from './types.js';
 import { FEATURE_STRIDE, gridOf, isValidInputSize } from '../config/geometry.js';
@@ -25,7 +25,10 @@ function checkBatch(b: TrainBatch): void {
  * Training forward + backward over the micro-batches, accumulating the gradient of the
  * globally normalised GRADIA loss (see losses.ts) into one flat Float32Array in parameter
  * order. BN running buffers are updated once per micro-batch, as torch would for that
- * micro-batch. Summing the results over workers gives the whole batch's gradient.
+ * micro-batch. Summing the results over workers gives the whole batch's gradient. Each
+ * micro-batch keeps only the blocks' outputs and recomputes one block at a time in the
+ * backward pass (recompute.ts): the same values as one tape over the whole network, bit for
+ * bit, at a fraction of its memory.
  * `out` (at least as long as the flat parameters) receives the gradients instead of a fresh array:
  * a step's 4-100 MB of new memory costs page faults and garbage collection every step.
  */
@@ -34,9 +37,8 @@ export function computeGradients(model: Model, microBatches: TrainBatch[], norm:
   if (out && out.length < layout.total) throw new RangeError(`computeGradients: out holds ${out.length} values, the parameters ${layout.total}`);
   const grads = out ? out.subarray(0, layout.total) : new Float32Array(layout.total);
   const written = new Uint8Array(layout.names.length);
-  const vars = [...model.params.values()];
   const idx = new Map<string, number>();
-  layout.names.forEach((name, i) => idx.set(model.params.get(name)!.name, i));
+  layout.names.forEach((name, i) => idx.set(name, i));
   let taskLossSum = 0;
   let attLossSum = 0;
   let n = 0;
@@ -47,31 +49,17 @@ export function computeGradients(model: Model, microBatches: TrainBatch[], norm:
     if (mb.n === 0) continue;
     checkBatch(mb);
     withWasmMemoryHint(() => {
-      let taskSum: tf.Scalar | null = null;
-      let attSum: tf.Scalar | null = null;
       const x = tf.tensor4d(mb.images, [mb.n, mb.size, mb.size, 3]);
       try {
-        const r = tf.variableGrads(() => {
-          const l = gradiaLoss(model, { x, labels: mb.labels, predWeight: mb.predWeight, attWeight: mb.attWeight, targets: mb.targets, masks: mb.masks }, norm, opts);
-          taskSum = tf.keep(l.taskSum);
-          attSum = tf.keep(l.attSum);
-          return l.loss;
-        }, vars);
-        r.value.dispose();
-        for (const [vname, g] of Object.entries(r.grads)) {
-          const i = idx.get(vname);
-          if (i !== undefined) {
-            readTensorInto(g, grads, layout.offsets[i], written[i] === 1);
-            written[i] = 1;
-          }
-          g.dispose();
-        }
-        taskLossSum += (taskSum as unknown as tf.Scalar).dataSync()[0];
-        attLossSum += (attSum as unknown as tf.Scalar).dataSync()[0];
+        const sums = recomputedGradients(model, { x, labels: mb.labels, predWeight: mb.predWeight, attWeight: mb.attWeight, targets: mb.targets, masks: mb.masks }, norm, opts, (name, g) => {
+          const i = idx.get(name)!;
+          readTensorInto(g, grads, layout.offsets[i], written[i] === 1);
+          written[i] = 1;
+        });
+        taskLossSum += sums.taskSum;
+        attLossSum += sums.attSum;
       } finally {
         x.dispose();
-        (taskSum as tf.Scalar | null)?.dispose();
-        (attSum as tf.Scalar | null)?.dispose();
       }
     }, `a training micro-batch of ${mb.n}`);
     n += mb.n;

@@ -1,7 +1,7 @@
 // Training-mode batch norm of NHWC x over all axes but the last (torch's BatchNorm2d in train mode),
 // optionally followed by ReLU: the Gradia BN kernels where the active backend registers them
 // (3 passes forward, 2 backward), else plain tfjs ops with a hand-written gradient. Both hand the
-// batch mean and unbiased variance to `sink` for the running statistics.
+// batch mean and unbiased variance to `sink` for the running statistics (none: a recomputed forward).
 import { tf } from '../tf.js';
 import { GRADIA_BN_STATS, GRADIA_BN_APPLY, GRADIA_BN_BACKWARD } from '../kernel_names.js';
 import { hasKernel } from './dispatch.js';
@@ -10,11 +10,11 @@ type T = tf.Tensor;
 export type StatsSink = (mean: tf.Tensor1D, unbiasedVar: tf.Tensor1D) => void;
 
 /** y = relu?((x - mean) / sqrt(var + eps) * gamma + beta) with batch statistics; differentiable w.r.t. x, gamma, beta. */
-export function batchNormTrain(x: tf.Tensor4D, gamma: T, beta: T, eps: number, relu: boolean, sink: StatsSink): tf.Tensor4D {
+export function batchNormTrain(x: tf.Tensor4D, gamma: T, beta: T, eps: number, relu: boolean, sink: StatsSink | null): tf.Tensor4D {
   if (hasKernel(GRADIA_BN_APPLY)) {
     const r = kernelBatchNormTrain(x, gamma, beta, eps, { relu });
     const cnt = x.size / x.shape[3];
-    sink(r.mean, cnt > 1 ? tf.mul(r.variance, cnt / (cnt - 1)) : r.variance);
+    if (sink) sink(r.mean, cnt > 1 ? tf.mul(r.variance, cnt / (cnt - 1)) : r.variance);
     return r.y;
   }
   const y = compositeBatchNormTrain(x, gamma, beta, eps, sink);
