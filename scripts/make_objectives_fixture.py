@@ -37,8 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from make_torch_fixtures import hash_uniform  # the project's hash init, shared with the model fixtures
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'fixtures', 'objectives')
-M32 = np.uint64(0xFFFFFFFF)
 G = 3
 S = 96
 GRAD_STRIDE = 37
@@ -59,50 +60,24 @@ Y = [
 RECTS = [[20, 70, 30, 90], [0, 40, 50, 96], None, [10, 86, 10, 86]]
 
 
-def fnv1a(s):
-    h = 0x811C9DC5
-    for ch in s:
-        h ^= ord(ch)
-        h = (h * 0x01000193) & 0xFFFFFFFF
-    return h
+def tie_extreme(reduce):
+    """min or max over the grid whose gradient goes to every tied element (as tfjs's does)."""
+    class TieExtreme(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            m = reduce(x, dim=(1, 2), keepdim=True)
+            ctx.save_for_backward(x, m)
+            return m
+
+        @staticmethod
+        def backward(ctx, g):
+            x, m = ctx.saved_tensors
+            return g * (x == m).float()
+    return TieExtreme
 
 
-def hash_uniform(key, n):
-    h = np.uint64(fnv1a(key))
-    i = np.arange(n, dtype=np.uint64)
-    x = h ^ ((i * np.uint64(0x9E3779B1)) & M32)
-    x ^= x >> np.uint64(16)
-    x = (x * np.uint64(0x85EBCA6B)) & M32
-    x ^= x >> np.uint64(13)
-    x = (x * np.uint64(0xC2B2AE35)) & M32
-    x ^= x >> np.uint64(16)
-    return 2.0 * (x.astype(np.float64) + 0.5) / 4294967296.0 - 1.0
-
-
-class TieMin(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        m = torch.amin(x, dim=(1, 2), keepdim=True)
-        ctx.save_for_backward(x, m)
-        return m
-
-    @staticmethod
-    def backward(ctx, g):
-        x, m = ctx.saved_tensors
-        return g * (x == m).float()
-
-
-class TieMax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        m = torch.amax(x, dim=(1, 2), keepdim=True)
-        ctx.save_for_backward(x, m)
-        return m
-
-    @staticmethod
-    def backward(ctx, g):
-        x, m = ctx.saved_tensors
-        return g * (x == m).float()
+TieMin = tie_extreme(torch.amin)
+TieMax = tie_extreme(torch.amax)
 
 
 class TieAbs(torch.autograd.Function):
