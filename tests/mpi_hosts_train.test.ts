@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mpiAvailable } from '../src/comm/mpi.js';
-import { readSafetensors } from '../src/model/safetensors.js';
+import { expectBitwiseEqual, tensorsOf } from './helpers/checkpoint_bits.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { makeDataSet, type MadeDataSet } from './helpers/data_set.js';
 import { capture, createHosts, leftoverObjects, netnsSupport, type Captured, type NetnsHosts } from './helpers/netns.js';
@@ -19,18 +19,6 @@ const mustRun = support === null || !!process.env.CI;
 
 // 12 training images, global batch 4: 3 steps; a checkpoint after each (to kill after one)
 const ARGS = ['--phase', '1', '--arch', 'tiny18', '--input-size', '64', '--backend', 'wasm', '--train-batch', '4', '--micro-batch', '2', '--n-epoch', '1', '--checkpoint-every', '1', '--check-every', '1', '--seed', '7'];
-
-function tensorsOf(file: string): Map<string, Float32Array> {
-  return new Map([...readSafetensors(file)].map(([k, v]) => [k, v.data]));
-}
-
-function expectBitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>): void {
-  expect([...a.keys()]).toEqual([...b.keys()]);
-  for (const [k, v] of a) {
-    const w = b.get(k)!;
-    expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength)), k).toBe(true);
-  }
-}
 
 /** "rank R: host H, pid P" lines of the job's start, as rank 0 prints them. */
 function rankPids(text: string): Map<number, { host: string; pid: number }> {

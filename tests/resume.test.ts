@@ -3,23 +3,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors } from '../src/model/safetensors.js';
+import { expectBitwiseEqual, tensorsOf } from './helpers/checkpoint_bits.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { makeDataSet } from './helpers/data_set.js';
 
 const ARGS = ['--phase', '1', '--arch', 'tiny18', '--input-size', '64', '--workers', '1', '--backend', 'wasm', '--train-batch', '4', '--micro-batch', '2', '--n-epoch', '2', '--checkpoint-every', '1', '--seed', '5'];
-
-function tensorsOf(file: string): Map<string, Float32Array> {
-  return new Map([...readSafetensors(file)].map(([k, v]) => [k, v.data]));
-}
-
-function expectBitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>): void {
-  expect([...a.keys()]).toEqual([...b.keys()]);
-  for (const [k, v] of a) {
-    const w = b.get(k)!;
-    expect(Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength)), k).toBe(true);
-  }
-}
 
 describe('resume after SIGKILL', () => {
   let dir: string;

@@ -72,6 +72,27 @@ export interface StepMetrics {
 
 export type ClusterStepResult = StepMetrics;
 
+/**
+ * One step's metrics from every replica's result, summed in rank order (any cluster kind
+ * sums alike); `workers` are the per-worker results this process reports.
+ */
+export function stepMetricsOf(req: ClusterStepRequest, results: WorkerStepResult[], workers: WorkerStepResult[], t0: number): StepMetrics {
+  const m: StepMetrics = {
+    step: req.step,
+    epoch: req.epoch ?? 0,
+    taskLossSum: results.reduce((s, r) => s + r.taskLossSum, 0),
+    attLossSum: results.reduce((s, r) => s + r.attLossSum, 0),
+    n: results.reduce((s, r) => s + r.n, 0),
+    nAtt: results.reduce((s, r) => s + r.nAtt, 0),
+    seconds: (performance.now() - t0) / 1000,
+    allReduceBytes: results.reduce((s, r) => s + r.allReduceBytes, 0),
+    workers,
+  };
+  const nonFinite = results.find((r) => r.nonFinite)?.nonFinite;
+  if (nonFinite) m.nonFinite = nonFinite;
+  return m;
+}
+
 export interface EvalSampleResult {
   pred: number;
   logits: Float32Array;
@@ -358,19 +379,8 @@ export class Cluster extends EventEmitter {
     const t0 = performance.now();
     const results = await this.all(`trainStep (step ${req.step})`, (api, r) =>
       api.trainStep({ step: req.step, epoch: req.epoch ?? 0, samples: req.shards[r], norm: req.norm, microBatch: req.microBatch }));
-    const m: StepMetrics = {
-      step: req.step,
-      epoch: req.epoch ?? 0,
-      taskLossSum: results.reduce((s, r) => s + r.taskLossSum, 0),
-      attLossSum: results.reduce((s, r) => s + r.attLossSum, 0),
-      n: results.reduce((s, r) => s + r.n, 0),
-      nAtt: results.reduce((s, r) => s + r.nAtt, 0),
-      seconds: (performance.now() - t0) / 1000,
-      allReduceBytes: results.reduce((s, r) => s + r.allReduceBytes, 0),
-      workers: results,
-    };
-    const nonFinite = results.find((r) => r.nonFinite)?.nonFinite;
-    if (nonFinite) m.nonFinite = nonFinite;
+    const m = stepMetricsOf(req, results, results, t0);
+    const nonFinite = m.nonFinite;
     const every = this.opts.checkEvery ?? 0;
     if (!nonFinite && every > 0 && (req.step + 1) % every === 0) m.checksum = await this.checkWeights();
     this.emit('step', m);

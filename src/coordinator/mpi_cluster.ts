@@ -15,7 +15,7 @@ import { MpiAllReducer, Mpi } from '../comm/mpi.js';
 import { GradiaInputError } from '../util/errors.js';
 import type { Replica } from '../worker/replica.js';
 import type { InitInfo, ReplicaConfig, ReplicaState, WorkerStepResult } from '../worker/types.js';
-import { ReplicaDivergenceError, type ClusterStepRequest, type EvalSampleResult, type StepMetrics } from './cluster.js';
+import { ReplicaDivergenceError, stepMetricsOf, type ClusterStepRequest, type EvalSampleResult, type StepMetrics } from './cluster.js';
 
 /** What every rank must agree on before training starts. */
 export interface RankAgreement {
@@ -222,21 +222,9 @@ export class MpiCluster {
       const own = await this.replica.trainStep({ step: req.step, epoch: req.epoch ?? 0, samples: req.shards[this.rank]!, norm: req.norm, microBatch: req.microBatch });
       return this.mpi.allgatherJson<StepShare>(own);
     });
-    // Summed in rank order, as the worker cluster sums its workers' results.
-    const m: StepMetrics = {
-      step: req.step,
-      epoch: req.epoch ?? 0,
-      taskLossSum: results.reduce((s, r) => s + r.taskLossSum, 0),
-      attLossSum: results.reduce((s, r) => s + r.attLossSum, 0),
-      n: results.reduce((s, r) => s + r.n, 0),
-      nAtt: results.reduce((s, r) => s + r.nAtt, 0),
-      seconds: (performance.now() - t0) / 1000,
-      allReduceBytes: results.reduce((s, r) => s + r.allReduceBytes, 0),
-      // Only this rank's share: each rank exports its own worker's metrics (labelled rank, host).
-      workers: [results[this.rank]!],
-    };
-    const nonFinite = results.find((r) => r.nonFinite)?.nonFinite;
-    if (nonFinite) m.nonFinite = nonFinite;
+    // Only this rank's share in `workers`: each rank exports its own worker's metrics (labelled rank, host).
+    const m = stepMetricsOf(req, results, [results[this.rank]!], t0);
+    const nonFinite = m.nonFinite;
     const every = this.opts.checkEvery ?? 0;
     if (!nonFinite && every > 0 && (req.step + 1) % every === 0) m.checksum = await this.checkWeights();
     return m;
