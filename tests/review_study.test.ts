@@ -3,7 +3,6 @@
 // names a model), its CSV/JSON export, --agreement, and hostile requests.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { slotOrder, STUDY_FORMAT, type StudyPlan } from '../src/review/study_pla
 import { runCli, startCli } from './helpers/cli.js';
 import { chromiumAvailable, launchChromium } from './helpers/chromium.js';
 import { makeDataSet, type MadeDataSet } from './helpers/data_set.js';
+import { request } from './helpers/http_request.js';
 
 const MODELS = ['modelalpha', 'modelbeta'];
 const RT = ['--workers', '1'];
@@ -88,19 +88,6 @@ describe('review --publish (CLI) feeds phase 2', () => {
     expect(p2.code, p2.stderr).toBe(0);
   }, 240_000);
 });
-
-/** GET/POST with any headers (fetch may not set Host), answering status and body. */
-function request(port: number, p: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: p, method: o.method ?? 'GET', headers: { host: `127.0.0.1:${port}`, ...o.headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
 
 function waitForUrl(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {

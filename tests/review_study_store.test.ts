@@ -1,7 +1,6 @@
 // The study's plan, journal and export without a browser or a model: keyed shuffles, the
 // original CSV columns on a hand-made answer, and a torn journal line cut before appending.
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import type { StudyJournalEvent } from '../src/review/api.js';
 import { slotId, slotOrder, STUDY_FORMAT, type StudyPlan } from '../src/review/study_plan.js';
 import { startStudyServer } from '../src/review/study_server.js';
 import { readStudyJournal, studyCsv, unshuffle } from '../src/review/study_store.js';
+import { request } from './helpers/http_request.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-study-store-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -42,18 +42,6 @@ describe('study plan and export', () => {
     ].join('\n'));
   });
 });
-
-function request(port: number, p: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: p, method: o.method ?? 'GET', headers: { host: `127.0.0.1:${port}`, ...o.headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
 
 describe('study journal', () => {
   it('a torn last line is cut before the next answer is appended; the answer is fsynced as one line', async () => {
