@@ -6,6 +6,7 @@ import path from 'node:path';
 import { tf } from '../backend/tf.js';
 import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError, fsReason } from '../util/fs_errors.js';
+import { fsyncDir, writeAllSynced } from '../util/synced_write.js';
 import { describeNonFinite } from './finite.js';
 import { initTensorTorch, tfToTorch, torchToTf } from './resnet.js';
 import type { Model } from './types.js';
@@ -194,9 +195,7 @@ export function atomicWrite(file: string, data: Buffer): void {
     fs.mkdirSync(dir, { recursive: true });
     const fd = fs.openSync(tmp, 'w');
     try {
-      let w = 0;
-      while (w < data.length) w += fs.writeSync(fd, data, w, data.length - w);
-      fs.fsyncSync(fd);
+      writeAllSynced(fd, data);
     } finally {
       fs.closeSync(fd);
     }
@@ -205,10 +204,7 @@ export function atomicWrite(file: string, data: Buffer): void {
     try { fs.rmSync(tmp, { force: true }); } catch { /* nothing to remove */ }
     throw new FileWriteError(file, e);
   }
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-  } catch { /* directories cannot be fsynced everywhere */ }
+  fsyncDir(dir);
 }
 
 /** Matches atomicWrite's temp files; group 1 is the writer's pid. */

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
+import { appendLineSynced } from '../util/synced_write.js';
 import { ANNOTATOR_PATTERN, type ItemState, type JournalEvent, type ReviewEventRequest, type ReviewEventValue } from './api.js';
 import { binaryMapToMask } from './raster.js';
 
@@ -166,16 +167,7 @@ export class JournalStore {
     const current = this.state(req.index);
     if (req.baseRevision !== current.revision) return { kind: 'conflict', state: current };
     const event: JournalEvent = { id: req.id, seq: this.fold.seq + 1, time: now.toISOString(), index: req.index, image, baseRevision: req.baseRevision, value: req.value };
-    const bytes = Buffer.from(`${JSON.stringify(event)}\n`);
-    const before = fs.fstatSync(this.fd).size;
-    try {
-      for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.fd, bytes, off);
-      fs.fsyncSync(this.fd);
-    } catch (e) {
-      // A failed write (disk full) must not leave half a line for the next one to follow.
-      try { fs.ftruncateSync(this.fd, before); } catch { /* the torn line is cut at the next open */ }
-      throw e;
-    }
+    appendLineSynced(this.fd, JSON.stringify(event));
     this.fold.seq = event.seq;
     this.fold.ids.set(event.id, event.seq);
     const state = applyEvent(current, req.value);

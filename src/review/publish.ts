@@ -23,6 +23,7 @@ import type { EvalSample } from '../data/types.js';
 import { atomicWrite } from '../model/safetensors.js';
 import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError } from '../util/fs_errors.js';
+import { fsyncDir, writeAllSynced } from '../util/synced_write.js';
 import { foldByImage, readAllJournals, reviewDirOf } from './journal_read.js';
 import { describeRule, mergeReview, type AnnotatorStates, type MergedItem, type MergeRule, type PixelMap, type Provenance } from './merge.js';
 
@@ -100,21 +101,13 @@ function writeSynced(file: string, text: string): void {
   try {
     const fd = fs.openSync(file, 'w');
     try {
-      fs.writeSync(fd, text);
-      fs.fsyncSync(fd);
+      writeAllSynced(fd, Buffer.from(text));
     } finally {
       fs.closeSync(fd);
     }
   } catch (e) {
     throw new FileWriteError(file, e);
   }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-  } catch { /* directories cannot be fsynced everywhere */ }
 }
 
 const sha256 = (text: string): string => crypto.createHash('sha256').update(text).digest('hex');

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
 import { atomicWrite } from '../model/safetensors.js';
 import { FileWriteError } from '../util/fs_errors.js';
+import { appendLineSynced } from '../util/synced_write.js';
 import { ANNOTATOR_PATTERN, type StudyAnswer, type StudyJournalEvent } from './api.js';
 import type { StudyAnswersByKey } from './agreement.js';
 import type { StudyPlan } from './study_plan.js';
@@ -92,8 +93,7 @@ export function appendStudyEvent(file: string, e: StudyJournalEvent): void {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const fd = fs.openSync(file, 'a');
     try {
-      fs.writeSync(fd, `${JSON.stringify(e)}\n`);
-      fs.fsyncSync(fd);
+      appendLineSynced(fd, JSON.stringify(e));
     } finally {
       fs.closeSync(fd);
     }
