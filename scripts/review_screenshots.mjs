@@ -2,6 +2,8 @@
 //   node scripts/review_screenshots.mjs <data-dir> <model-dir> [out-dir=docs]
 // It starts `gradia-dist review` as annotator "screenshots", judges a few images with the
 // keyboard, opens the editor on one, and saves one picture per screen. Needs /usr/bin/chromium.
+// The README's pictures: a 96 px set made with `make-data --negative-maps --train 200 --val 100
+// --test 20 --size 96 --seed 1` and a 1-epoch tiny18 model (`--input-size 96`).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,7 +30,7 @@ const url = await new Promise((resolve, reject) => {
 });
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
 try {
-  const page = await browser.newPage({ viewport: { width: 940, height: 540 }, deviceScaleFactor: 1 });
+  const page = await browser.newPage({ viewport: { width: 940, height: 600 }, deviceScaleFactor: 1 });
   await page.goto(url);
   await page.waitForSelector('#verdict');
   const saved = () => page.waitForFunction(() => document.getElementById('status').textContent.startsWith('saved'));

@@ -71,8 +71,9 @@ describe('judgement agreement from journals', () => {
     const R = 'reasonable' as const;
     const U = 'unreasonable' as const;
     const r = judgementAgreement([
-      states('ann', [R, R, U, U], { 0: [1, 1, 0, 0] }),
-      states('bob', [R, U, U, null], { 0: [1, 0, 0, 0] }),
+      // map IoU of the "look here" pixels (1); a shared "do not look here" pixel (2) does not count
+      states('ann', [R, R, U, U], { 0: [1, 1, 2, 0] }),
+      states('bob', [R, U, U, null], { 0: [1, 0, 2, 0] }),
       states('cy', [R, R, U, U]),
     ]);
     const ab = r.pairs.find((p) => p.a === 'ann' && p.b === 'bob')!;

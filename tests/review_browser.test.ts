@@ -1,5 +1,6 @@
 // `gradia-dist review` in a real browser: Debian's chromium driven by playwright-core.
-// One generated data set (64 px, 6 validation images), one 1-epoch tiny18 phase-1 model,
+// One generated data set (64 px, 6 validation images whose human maps mark the context patch
+// -1, "do not look here"), one 1-epoch tiny18 phase-1 model,
 // one server (restarted once after a SIGKILL) and one browser for the whole file; each test
 // works as its own annotator so their journals stay apart.
 import type { ChildProcess } from 'node:child_process';
@@ -9,7 +10,9 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ItemDetail, JournalEvent, SessionInfo } from '../src/review/api.js';
-import { binaryMapToMask, emptyMask, paintStroke } from '../src/review/raster.js';
+import { ATTENTION_FILES, readAttentionFile } from '../src/data/attention.js';
+import { MAP_AVOID, MAP_LOOK } from '../src/review/api.js';
+import { labelMapToMask, emptyMask, paintStroke } from '../src/review/raster.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { makeDataSet, type MadeDataSet } from './helpers/data_set.js';
 
@@ -97,7 +100,7 @@ function raw(o: { method?: string; path: string; headers?: Record<string, string
 describe.skipIf(!run)('review in Chromium', () => {
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`${CHROMIUM} is missing: the review UI's browser tests need Debian's chromium (apt-get install chromium)`);
-    made = makeDataSet('review-ui-', { train: 16, val: 6, test: 2, size: 64, seed: 3 });
+    made = makeDataSet('review-ui-', { train: 16, val: 6, test: 2, size: 64, seed: 3, negatives: true });
     models = path.join(made.dir, 'models');
     const trained = runCli(['train', '--data-dir', made.data, '--model-dir', models, '--arch', 'tiny18', '--input-size', '64', '--n-epoch', '1', '--train-batch', '8', '--workers', '1', '--checkpoint-every', '0']);
     if (trained.code !== 0) throw new Error(`train failed: ${trained.stderr}`);
@@ -191,7 +194,7 @@ describe.skipIf(!run)('review in Chromium', () => {
     await page.keyboard.press('Enter');
     await statusIs(page, 'saved');
     const saved = (await apiGet<ItemDetail>(page, `/api/items/${i}`)).state.map!;
-    const got = binaryMapToMask(saved)!;
+    const got = labelMapToMask(saved)!;
     // expected: the triangle's pixels counted by hand (centres with x, y >= 10 and x + y + 1 < 30) ...
     const want = emptyMask(64, 64);
     for (let y = 10; y <= 18; y++) for (let x = 10; x <= 28 - y; x++) want.data[y * 64 + x] = 1;
@@ -213,9 +216,66 @@ describe.skipIf(!run)('review in Chromium', () => {
     await page.mouse.click(box.x + 5.5 * 7, box.y + 5.5 * 7);
     expect(await page.textContent('#brush-size')).toContain(' 1 px ');
     await page.keyboard.press('Enter');
-    expect(await page.textContent('#editor-message')).toContain('all zero');
+    expect(await page.textContent('#editor-message')).toContain('no label left');
     expect(await page.locator('button', { hasText: 'Save' }).isDisabled()).toBe(true);
     expect(fs.existsSync(path.join(made.data, 'review', 'model_out', 'judgements', 'sparse.jsonl')) ? journal('sparse') : []).toEqual([]);
+  });
+
+  it('shows a human map\'s "do not look here" region; the N brush draws one, saved as 2 and published as -1, which the trainer reads', async () => {
+    const page = await openAs('negatives');
+    const i = Number(new URL(page.url()).hash.slice(1));
+    const d = await apiGet<ItemDetail>(page, `/api/items/${i}`);
+    // the map the page gets equals attention_val.json's rows (1 -> 1, -1 -> 2), read here without the project's reader
+    const rows = (JSON.parse(fs.readFileSync(path.join(made.data, ATTENTION_FILES.val), 'utf8')) as { img: string; attention: number[][] }[])
+      .find((e) => e.img.endsWith(`/${d.image}`))!.attention.flat();
+    const avoid = rows.filter((v) => v === -1).length;
+    expect(avoid).toBeGreaterThan(0);
+    expect(Array.from(labelMapToMask(d.humanMap!)!.data)).toEqual(rows.map((v) => (v === -1 ? MAP_AVOID : v > 0 ? MAP_LOOK : 0)));
+    expect(await page.textContent('#human-map')).toContain(`do not look here" (${avoid} px`);
+    // M outlines the region in red on the judging view
+    const redPixels = () => page.evaluate(() => {
+      const c = document.getElementById('view') as HTMLCanvasElement;
+      const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let k = 0; k < px.length; k += 4) if (px[k] === 255 && px[k + 1] === 40 && px[k + 2] === 40) n++;
+      return n;
+    });
+    expect(await redPixels()).toBe(0);
+    await page.keyboard.press('m');
+    await expect.poll(redPixels).toBeGreaterThan(0);
+    // the editor starts from the human map with its negatives
+    await page.keyboard.press('d');
+    await page.waitForSelector('#editor-canvas');
+    expect(await page.textContent('#map-counts')).toContain(`${avoid} px do not look here`);
+    const box = (await page.locator('#editor-canvas').boundingBox())!;
+    const at = (mx: number, my: number) => [box.x + mx * 7, box.y + my * 7] as const;
+    const strokeThrough = async (a: [number, number], b: [number, number]) => {
+      await page.mouse.move(...at(...a));
+      await page.mouse.down();
+      await page.mouse.move(...at(...b), { steps: 8 });
+      await page.mouse.up();
+    };
+    await page.keyboard.press('3');
+    await page.keyboard.press('b');
+    await strokeThrough([5.5, 10.5], [50.5, 10.5]);
+    await page.keyboard.press('n');
+    await strokeThrough([20.5, 2.5], [20.5, 40.5]);
+    await page.keyboard.press('Enter');
+    await statusIs(page, 'saved');
+    const want = emptyMask(64, 64);
+    paintStroke(want, [{ x: 5.5, y: 10.5 }, { x: 50.5, y: 10.5 }], 4, MAP_LOOK);
+    paintStroke(want, [{ x: 20.5, y: 2.5 }, { x: 20.5, y: 40.5 }], 4, MAP_AVOID);
+    const saved = labelMapToMask((await apiGet<ItemDetail>(page, `/api/items/${i}`)).state.map!)!;
+    expect(Buffer.from(saved.data).equals(Buffer.from(want.data))).toBe(true);
+    // publish (this annotator's map wins) writes -1 there, and the trainer's reader has them as negatives
+    const pub = runCli(['review', '--publish', '--merge', 'adjudicator=negatives', '--data-dir', made.data, '--model-dir', models, '--model-name', 'model_out', '--workers', '1']);
+    expect(pub.code, pub.stderr).toBe(0);
+    const written = (JSON.parse(fs.readFileSync(path.join(made.data, ATTENTION_FILES.valUpdate), 'utf8')) as { img: string; attention: number[][] }[])
+      .find((e) => e.img === d.image)!.attention.flat();
+    expect(written).toEqual(Array.from(want.data, (v) => (v === MAP_AVOID ? -1 : v)));
+    const read = readAttentionFile(path.join(made.data, ATTENTION_FILES.valUpdate)).get(d.image)!;
+    expect(Array.from(read.negative!)).toEqual(Array.from(want.data, (v) => (v === MAP_AVOID ? 255 : 0)));
+    expect(Array.from(read.data)).toEqual(Array.from(want.data, (v) => (v === MAP_LOOK ? 255 : 0)));
   });
 
   it('other tabs hear a change live; an out-of-date tab gets a conflict, shown to the person, and nothing is overwritten', async () => {

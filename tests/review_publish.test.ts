@@ -104,6 +104,30 @@ describe('review --publish', () => {
     expect([...readAttentionFile(path.join(ds.data, ATTENTION_FILES.valRemove), { mapsRequired: false }).keys()]).toEqual([val[2]!.fileName]);
   });
 
+  it('a redrawn map\'s "do not look here" pixels (2) are written as -1; the trainer reads them as negatives for RES\'s targets', async () => {
+    // left half of the top rows: look here; a band at the bottom: do not look here
+    const drawn = Array.from({ length: 64 * 64 }, (_, p) => {
+      const x = p % 64;
+      const y = Math.floor(p / 64);
+      return y < 30 && x < 20 ? 1 : y >= 32 && y < 48 ? 2 : 0;
+    });
+    journal('ann', [[4, mapValue(64, 64, drawn)], [4, judge('unreasonable')]]);
+    await publish('majority', new Set([4]));
+    const text = JSON.parse(fs.readFileSync(path.join(ds.data, ATTENTION_FILES.valUpdate), 'utf8')) as { img: string; attention: number[][] }[];
+    const entry = text.find((e) => e.img === val[4]!.fileName)!;
+    expect(entry.attention.flat()).toEqual(drawn.map((v) => (v === 2 ? -1 : v)));
+    const m = readAttentionFile(path.join(ds.data, ATTENTION_FILES.valUpdate)).get(val[4]!.fileName)!;
+    expect(Array.from(m.data, (v) => v / 255)).toEqual(drawn.map((v) => (v === 1 ? 1 : 0)));
+    expect(Array.from(m.negative!, (v) => v / 255)).toEqual(drawn.map((v) => (v === 2 ? 1 : 0)));
+    // RES's objectives train on the -1 band (nearest neighbour to 2x2 reads pixels (0,0), (32,0), (0,32), (32,32))
+    const res = await buildTrainSet(ds.data, { phase: 2, reasonability: true, grid: GRID, targets: 'res' });
+    expect(Array.from(res.samples.find((s) => s.fileName === val[4]!.fileName)!.target!)).toEqual([1, 0, -1, -1]);
+    // GRADIA's objective trains on the positive part only, as from any map with negatives
+    const gradia = await buildTrainSet(ds.data, { phase: 2, reasonability: true, grid: GRID });
+    expect(Array.from(gradia.samples.find((s) => s.fileName === val[4]!.fileName)!.target!))
+      .toEqual(Array.from(attentionTarget({ h: 64, w: 64, data: Uint8Array.from(drawn, (v) => (v === 1 ? 255 : 0)) }, GRID)!));
+  });
+
   it('reads what the server\'s journal store wrote: U, R, a repeated save and a refused stale write', async () => {
     const store = JournalStore.open(reviewDirOf(ds.data, 'm'), 'web');
     expect(store.append({ id: 'u1', index: 0, baseRevision: 0, value: judge('unreasonable') }, val[0]!.fileName).kind).toBe('saved');
@@ -174,6 +198,10 @@ describe('merge rules', () => {
     expect(m.map((x) => x.removed)).toEqual([true, false, false]); // 2 of 3; 1 of 2 is a tie: kept
     expect(Array.from(m[2]!.map!.data)).toEqual([1, 0, 1, 0]);
     expect(Array.from(pixelMajority([{ h: 1, w: 3, data: Uint8Array.from([1, 1, 0]) }, { h: 1, w: 3, data: Uint8Array.from([0, 1, 0]) }]).data)).toEqual([1, 1, 0]);
+    // with "do not look here" (2): look here when at least half say so, else do not look here when at least half say so
+    const maps = (...rows: number[][]) => rows.map((r) => ({ h: 1, w: r.length, data: Uint8Array.from(r) }));
+    expect(Array.from(pixelMajority(maps([1, 2, 2, 0, 1, 2], [2, 2, 0, 0, 1, 1], [0, 2, 1, 2, 2, 1])).data)).toEqual([0, 2, 0, 0, 1, 1]);
+    expect(Array.from(pixelMajority(maps([1, 2, 2], [2, 0, 2])).data)).toEqual([1, 2, 2]);
     const adj = mergeReview([a, b, c], parseMergeRule('adjudicator=c'));
     expect(Array.from(adj[2]!.map!.data)).toEqual([0, 0, 1, 0]);
     expect(adj[0]!.removed).toBe(true); // c never pressed X on image 0: the majority decides

@@ -2,9 +2,15 @@
 import { describe, expect, it } from 'vitest';
 import { attentionTarget } from '../src/data/attention_target.js';
 import { MapHistory } from '../src/review/map_history.js';
+import { readAttentionFile } from '../src/data/attention.js';
+import { resTarget } from '../src/data/res_target.js';
+import { MAP_AVOID, MAP_LOOK } from '../src/review/api.js';
 import {
-  base64ToBytes, binaryMapToMask, bytesToBase64, emptyMask, fillHoles, maskToBinaryMap, paintPolygon, paintStroke, polygonPixels, toAttentionMap,
+  base64ToBytes, labelMapToMask, bytesToBase64, countLabel, emptyMask, fillHoles, fromAttentionMap, mapRows, maskToLabelMap, paintPolygon, paintStroke, polygonPixels, toAttentionMap,
 } from '../src/review/raster.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 /** The set pixels as "x,y" strings. */
 function setPixels(data: Uint8Array, w: number): string[] {
@@ -82,8 +88,8 @@ describe('fillHoles', () => {
   });
 });
 
-describe('BinaryMap encoding', () => {
-  it('round-trips h*w bytes through base64 like Buffer does, and refuses values other than 0/1', () => {
+describe('LabelMap encoding', () => {
+  it('round-trips h*w bytes through base64 like Buffer does, and refuses values other than 0/1/2', () => {
     for (const n of [0, 1, 2, 3, 4, 5, 64 * 64]) {
       const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 7) % 2);
       const text = bytesToBase64(bytes);
@@ -91,10 +97,79 @@ describe('BinaryMap encoding', () => {
       expect(Array.from(base64ToBytes(text)!)).toEqual(Array.from(bytes));
     }
     const m = { h: 2, w: 3, data: Uint8Array.from([1, 0, 1, 0, 0, 1]) };
-    expect(binaryMapToMask(maskToBinaryMap(m))).toEqual(m);
-    expect(binaryMapToMask({ h: 1, w: 2, bits: Buffer.from([1, 2]).toString('base64') })).toBeNull();
-    expect(binaryMapToMask({ h: 2, w: 2, bits: Buffer.from([1, 0, 1]).toString('base64') })).toBeNull();
+    expect(labelMapToMask(maskToLabelMap(m))).toEqual(m);
+    const signed = { h: 1, w: 3, data: Uint8Array.from([2, 0, 1]) };
+    expect(labelMapToMask(maskToLabelMap(signed))).toEqual(signed);
+    expect(labelMapToMask({ h: 1, w: 2, bits: Buffer.from([1, 3]).toString('base64') })).toBeNull();
+    expect(labelMapToMask({ h: 2, w: 2, bits: Buffer.from([1, 0, 1]).toString('base64') })).toBeNull();
     expect(base64ToBytes('abc')).toBeNull();
+  });
+});
+
+describe('"do not look here" labels (value 2; -1 in GRADIA\'s JSON)', () => {
+  const draw = (rows: string[]) => ({ h: rows.length, w: rows[0]!.length, data: Uint8Array.from(rows.join(''), (c) => (c === '#' ? 1 : c === 'x' ? 2 : 0)) });
+  const show = (m: { w: number; data: Uint8Array }) => Array.from(m.data, (v) => '.#x'[v]).join('');
+
+  it('the avoid brush paints 2 over anything; the look brush paints 1 over a 2; the eraser clears both', () => {
+    const m = emptyMask(3, 5);
+    paintStroke(m, [{ x: 0.5, y: 1.5 }, { x: 4.5, y: 1.5 }], 1, MAP_LOOK);
+    paintStroke(m, [{ x: 2.5, y: 0.5 }, { x: 2.5, y: 2.5 }], 1, MAP_AVOID);
+    expect(show(m)).toBe(['..x..', '##x##', '..x..'].join(''));
+    paintStroke(m, [{ x: 2.5, y: 0.5 }], 1, MAP_LOOK);
+    paintStroke(m, [{ x: 0.5, y: 1.5 }, { x: 2.5, y: 2.5 }], 1, 0);
+    // the eraser's centres within 0.5 of (0.5,1.5)-(2.5,2.5): (0,1), (1,1), (1,2), (2,2) (0.447 away)
+    expect(show(m)).toBe(['..#..', '..x##', '.....'].join(''));
+    expect(countLabel(m, MAP_LOOK)).toBe(3);
+    expect(countLabel(m, MAP_AVOID)).toBe(1);
+  });
+
+  it('fill holes fills unlabelled pixels enclosed by "look here" and leaves "do not look here" pixels as they are', () => {
+    const m = draw([
+      '#######',
+      '#..x..#',
+      '#.x.x.#',
+      '#######',
+      '.xxx...',
+      '.x.x...',
+      '.xxx...',
+    ]);
+    fillHoles(m);
+    expect(show(m)).toBe([
+      '#######',
+      '###x###',
+      '##x#x##',
+      '#######',
+      '.xxx...',
+      '.x.x...', // a ring of "do not look here" does not close a hole
+      '.xxx...',
+    ].join(''));
+  });
+
+  it('toAttentionMap and mapRows agree with the trainer\'s JSON reader: 1 -> data 255, -1 -> negative 255', () => {
+    const m = draw(['#.x', 'xx#', '...']);
+    expect(mapRows(m)).toEqual([[1, 0, -1], [-1, -1, 1], [0, 0, 0]]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gradia-rows-'));
+    try {
+      const file = path.join(dir, 'attention_val_update.json');
+      fs.writeFileSync(file, JSON.stringify([{ img: 'a.png', attention: mapRows(m) }]));
+      const read = readAttentionFile(file).get('a.png')!;
+      const mine = toAttentionMap(m);
+      expect({ h: read.h, w: read.w, data: Array.from(read.data), negative: Array.from(read.negative!) })
+        .toEqual({ h: 3, w: 3, data: Array.from(mine.data), negative: Array.from(mine.negative!) });
+      expect(Array.from(read.negative!)).toEqual([0, 0, 255, 255, 255, 0, 0, 0, 0]);
+      expect(fromAttentionMap(read)).toEqual(m);
+      // a map without negatives has no negative plane, as the reader gives for 0/1 rows
+      expect(toAttentionMap(draw(['#.', '..'])).negative).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a map of only "do not look here" has no GRADIA target but has RES\'s (-1 cells)', () => {
+    const m = emptyMask(64, 64);
+    paintPolygon(m, [{ x: 0, y: 0 }, { x: 32, y: 0 }, { x: 32, y: 32 }, { x: 0, y: 32 }], MAP_AVOID);
+    expect(attentionTarget(toAttentionMap(m), 2)).toBeNull();
+    expect(Array.from(resTarget(toAttentionMap(m), 2)!)).toEqual([-1, 0, 0, 0]);
   });
 });
 

@@ -1,13 +1,13 @@
 /**
  * `review --agreement`: how far the annotators agree, from their journals.
  * Judgements: per pair, percent agreement and Cohen's kappa over the images both judged;
- * Fleiss' kappa over the images every annotator judged; per pair, the mean IoU of the maps
- * both redrew. Study answers: per pair, weighted (quadratic) kappa of the 1-5 ratings and
+ * Fleiss' kappa over the images every annotator judged; per pair, the mean IoU of the "look
+ * here" regions of the maps both redrew (the region `evaluate`'s IoU measures). Study answers: per pair, weighted (quadratic) kappa of the 1-5 ratings and
  * Cohen's kappa of each yes/no question, over the (image, model) pairs both answered.
  */
 import { cohenKappa, fleissKappa, formatStat, mapIoU, percentAgreement, weightedKappa } from './agreement_stats.js';
-import type { Judgement, StudyAnswer } from './api.js';
-import { decodeBinaryMap, type FoldedItem } from './journal_read.js';
+import { MAP_LOOK, type Judgement, type StudyAnswer } from './api.js';
+import { decodeLabelMap, type FoldedItem } from './journal_read.js';
 import type { AnnotatorStates } from './merge.js';
 
 export interface JudgementPair {
@@ -45,7 +45,8 @@ export function judgementAgreement(states: AnnotatorStates[]): JudgementAgreemen
     for (const it of sa.items.values()) {
       const other: FoldedItem | undefined = sb.items.get(it.image);
       if (!it.map || !other?.map || it.map.h !== other.map.h || it.map.w !== other.map.w) continue;
-      const v = mapIoU(decodeBinaryMap(it.map, { file: sa.file, image: it.image }), decodeBinaryMap(other.map, { file: sb.file, image: it.image }));
+      const look = (m: Uint8Array) => m.map((x) => (x === MAP_LOOK ? 1 : 0));
+      const v = mapIoU(look(decodeLabelMap(it.map, { file: sa.file, image: it.image })), look(decodeLabelMap(other.map, { file: sb.file, image: it.image })));
       if (v !== null) ious.push(v);
     }
     return {

@@ -28,11 +28,17 @@ export const ANNOTATOR_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 
 export type Judgement = 'reasonable' | 'unreasonable';
 
-/** A binary map at its own resolution, row-major, one byte (0 or 1) per pixel. */
-export interface BinaryMap {
+/** A map pixel's label: none, "look here" (1 in GRADIA's JSON), "do not look here" (-1 there). */
+export const MAP_NONE = 0;
+export const MAP_LOOK = 1;
+export const MAP_AVOID = 2;
+export type MapLabel = typeof MAP_NONE | typeof MAP_LOOK | typeof MAP_AVOID;
+
+/** A human map at its own resolution, row-major, one byte per pixel: a MapLabel (0, 1 or 2). */
+export interface LabelMap {
   h: number;
   w: number;
-  /** base64 of the h*w bytes (each 0 or 1) */
+  /** base64 of the h*w bytes (each 0, 1 or 2) */
   bits: string;
 }
 
@@ -60,7 +66,7 @@ export interface ItemDetail {
   /** raw G x G Grad-CAM of the predicted class, as `evaluate` computes it */
   cam: number[];
   /** the existing human map (attention_val.json / _update), if any */
-  humanMap: BinaryMap | null;
+  humanMap: LabelMap | null;
   /** the resolution a redrawn map of this image is saved at: its human map's, else the most common map shape */
   mapShape: { h: number; w: number };
   /** what the phase-1 weights would be for each judgement of this image */
@@ -73,14 +79,14 @@ export interface ItemState {
   revision: number; // 0 = never touched
   judgement: Judgement | null;
   removed: boolean;
-  map: BinaryMap | null; // a redrawn map, if any
+  map: LabelMap | null; // a redrawn map, if any
 }
 
 export type ReviewEventKind = 'judge' | 'remove' | 'map';
 export type ReviewEventValue =
   | { kind: 'judge'; judgement: Judgement | null } // null = undo the judgement
   | { kind: 'remove'; removed: boolean } // X: remove or restore the sample
-  | { kind: 'map'; map: BinaryMap | null }; // null = drop the redrawn map
+  | { kind: 'map'; map: LabelMap | null }; // null = drop the redrawn map
 
 export interface ReviewEventRequest {
   id: string; // client-made event id; a repeated id is answered as already saved

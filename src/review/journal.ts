@@ -10,7 +10,7 @@ import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
 import { appendLineSynced } from '../util/synced_write.js';
 import { ANNOTATOR_PATTERN, type ItemState, type JournalEvent, type ReviewEventRequest, type ReviewEventValue } from './api.js';
-import { binaryMapToMask } from './raster.js';
+import { labelMapToMask } from './raster.js';
 
 export const emptyItemState = (): ItemState => ({ revision: 0, judgement: null, removed: false, map: null });
 
@@ -43,7 +43,7 @@ export function eventProblem(e: unknown): string | null {
       const m = (v as { map?: unknown }).map;
       if (m === null) return null;
       if (!m || typeof m !== 'object' || typeof (m as { bits?: unknown }).bits !== 'string') return '"map" must be {h, w, bits} or null';
-      return binaryMapToMask(m as { h: number; w: number; bits: string }) ? null : '"map" bits are not h*w bytes of 0 or 1';
+      return labelMapToMask(m as { h: number; w: number; bits: string }) ? null : '"map" bits are not h*w bytes of 0, 1 or 2';
     }
     default:
       return '"value.kind" must be judge, remove or map';

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
-import { ANNOTATOR_PATTERN, type BinaryMap, type JournalEvent, type Judgement } from './api.js';
+import { ANNOTATOR_PATTERN, MAP_AVOID, type LabelMap, type JournalEvent, type Judgement } from './api.js';
 import { readJournal } from './journal.js';
 
 /** `<data-dir>/review/<model>`: everything the review step keeps for one model. */
@@ -54,7 +54,7 @@ export interface FoldedItem {
   revision: number;
   judgement: Judgement | null;
   removed: boolean;
-  map: BinaryMap | null;
+  map: LabelMap | null;
   /** whether a remove / map event was ever recorded (an adjudicator's word counts only then) */
   removeGiven: boolean;
   mapGiven: boolean;
@@ -86,10 +86,10 @@ export function foldByImage(events: JournalEvent[]): Map<string, FoldedItem> {
   return out;
 }
 
-/** A BinaryMap's pixels (0/1 bytes), checked: the right length and only 0 or 1. */
-export function decodeBinaryMap(m: BinaryMap, where: { file: string; image: string }): Uint8Array {
+/** A LabelMap's pixels (MapLabel bytes), checked: the right length and only 0, 1 or 2. */
+export function decodeLabelMap(m: LabelMap, where: { file: string; image: string }): Uint8Array {
   const bytes = Buffer.from(m.bits, 'base64');
   if (bytes.length !== m.h * m.w) throw new GradiaInputError(where.file, `${where.image}: map holds ${bytes.length} pixels, ${m.h}x${m.w} needs ${m.h * m.w}`);
-  for (const b of bytes) if (b !== 0 && b !== 1) throw new GradiaInputError(where.file, `${where.image}: map pixel value ${b}, expected 0 or 1`);
+  for (const b of bytes) if (b > MAP_AVOID) throw new GradiaInputError(where.file, `${where.image}: map pixel value ${b}, expected 0 (none), 1 (look here) or 2 (do not look here)`);
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 }

@@ -6,11 +6,13 @@
  * - removal: removed when more than half of the annotators who touched the image removed
  *   it (a tie keeps the sample), or as the adjudicator said where they pressed X;
  * - redrawn map: the adjudicator's where they drew one, else the pixel majority of every
- *   redrawn map of the image (a pixel tie is "in", again keeping supervision).
+ *   redrawn map of the image (a pixel tie is "in", again keeping supervision); a pixel not
+ *   "look here" by that rule is "do not look here" when at least half of the maps say so.
  */
 import { GradiaInputError } from '../util/errors.js';
-import { ANNOTATOR_PATTERN, type Judgement } from './api.js';
-import { decodeBinaryMap, type FoldedItem } from './journal_read.js';
+import { ANNOTATOR_PATTERN, MAP_AVOID, MAP_LOOK, MAP_NONE, type Judgement } from './api.js';
+import { decodeLabelMap, type FoldedItem } from './journal_read.js';
+import type { Mask } from './raster.js';
 
 export type MergeRule = { kind: 'majority' } | { kind: 'adjudicator'; name: string };
 
@@ -31,24 +33,25 @@ export function describeRule(rule: MergeRule): string {
     : `adjudicator ${rule.name} wins where given, else majority vote (ties: unreasonable); maps: ${rule.name}'s, else pixel majority (ties: in)`;
 }
 
-/** A binary map at its own resolution, 0/1 bytes. */
-export interface PixelMap {
-  h: number;
-  w: number;
-  data: Uint8Array;
-}
-
-/** Pixel majority of equally sized 0/1 maps: a pixel is 1 when at least half of the maps have it. */
-export function pixelMajority(maps: PixelMap[]): PixelMap {
+/**
+ * Pixel majority of equally sized label maps (raster.ts's Mask): a pixel is "look here"
+ * when at least half of the maps have it so, else "do not look here" when at least half
+ * have that, else unlabelled. With 0/1 maps: 1 where at least half have it.
+ */
+export function pixelMajority(maps: Mask[]): Mask {
   if (maps.length === 0) throw new RangeError('pixelMajority of no maps');
   const { h, w } = maps[0]!;
-  const counts = new Uint16Array(h * w);
+  const look = new Uint16Array(h * w);
+  const avoid = new Uint16Array(h * w);
   for (const m of maps) {
     if (m.h !== h || m.w !== w) throw new RangeError(`pixelMajority: maps of ${h}x${w} and ${m.h}x${m.w}`);
-    for (let i = 0; i < counts.length; i++) counts[i] += m.data[i]!;
+    for (let i = 0; i < look.length; i++) {
+      if (m.data[i] === MAP_LOOK) look[i]++;
+      else if (m.data[i] === MAP_AVOID) avoid[i]++;
+    }
   }
   const data = new Uint8Array(h * w);
-  for (let i = 0; i < data.length; i++) data[i] = 2 * counts[i]! >= maps.length ? 1 : 0;
+  for (let i = 0; i < data.length; i++) data[i] = 2 * look[i]! >= maps.length ? MAP_LOOK : 2 * avoid[i]! >= maps.length ? MAP_AVOID : MAP_NONE;
   return { h, w, data };
 }
 
@@ -67,7 +70,7 @@ export interface MergedItem {
   judgementBy: Provenance | null;
   removed: boolean;
   removedBy: Provenance | null;
-  map: PixelMap | null;
+  map: Mask | null;
   mapBy: Provenance | null;
   /** every journal event behind this entry: annotator -> sequence numbers */
   events: Record<string, number[]>;
@@ -127,9 +130,9 @@ export function mergeReview(annotators: AnnotatorStates[], rule: MergeRule): Mer
     }
 
     // map
-    let map: PixelMap | null = null;
+    let map: Mask | null = null;
     let mapBy: Provenance | null = null;
-    const decode = (h: { a: AnnotatorStates; it: FoldedItem }): PixelMap => ({ h: h.it.map!.h, w: h.it.map!.w, data: decodeBinaryMap(h.it.map!, { file: h.a.file, image }) });
+    const decode = (h: { a: AnnotatorStates; it: FoldedItem }): Mask => ({ h: h.it.map!.h, w: h.it.map!.w, data: decodeLabelMap(h.it.map!, { file: h.a.file, image }) });
     if (adj && adj.it.map !== null) {
       map = decode(adj);
       mapBy = { by: 'adjudicator', annotators: [adj.a.annotator] };

@@ -3,8 +3,9 @@
  * reads, in the original formats:
  *   reasonablity_val.json      { "<file>": "<Reasonable|Unreasonable> <Accurate|Inaccurate>" }
  *                              exactly the judged images (the previous file is kept in a backup)
- *   attention_val_update.json  [{ "img", "attention": [[0,1,...],...] }]: the previous entries,
+ *   attention_val_update.json  [{ "img", "attention": [[0,1,-1,...],...] }]: the previous entries,
  *                              with every redrawn map replacing or adding its image's entry
+ *                              (1 look here, -1 do not look here, as in docs/labels.md)
  *   attention_val_remove.json  [{ "img" }]: the previous entries plus every removed image that
  *                              has a map (the original crashes on a name without one)
  * They are staged in a folder beside a link to the images and read back by the trainer's
@@ -25,7 +26,8 @@ import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError } from '../util/fs_errors.js';
 import { fsyncDir, writeAllSynced } from '../util/synced_write.js';
 import { foldByImage, readAllJournals, reviewDirOf } from './journal_read.js';
-import { describeRule, mergeReview, type AnnotatorStates, type MergedItem, type MergeRule, type PixelMap, type Provenance } from './merge.js';
+import { describeRule, mergeReview, type AnnotatorStates, type MergedItem, type MergeRule, type Provenance } from './merge.js';
+import { mapRows, toAttentionMap } from './raster.js';
 
 export const PUBLISHED_MANIFEST = 'published.json';
 export const PUBLISH_FORMAT = 'gradia-dist-review-publish/1';
@@ -67,13 +69,6 @@ export interface PublishResult {
   counts: { judged: number; maps: number; removed: number; removedWithoutMap: number; annotators: number };
   matrix: [[number, number], [number, number]];
   warnings: string[];
-}
-
-/** [[0,1,...],...] rows of a 0/1 map, as the original writes them. */
-function mapRows(m: PixelMap): number[][] {
-  const rows: number[][] = [];
-  for (let y = 0; y < m.h; y++) rows.push(Array.from(m.data.subarray(y * m.w, (y + 1) * m.w)));
-  return rows;
 }
 
 /** A previous label file's entries as written (absent file: none); loadValAttention has checked it. */
@@ -190,7 +185,7 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
       readReasonability(staging);
       readAttentionFile(path.join(staging, ATTENTION_FILES.valUpdate));
       readAttentionFile(path.join(staging, ATTENTION_FILES.valRemove), { mapsRequired: false });
-      for (const m of redrawn) attentionTarget({ h: m.map!.h, w: m.map!.w, data: m.map!.data.map((v) => v * 255) }, opts.grid, m.image, warnings, path.join(root, ATTENTION_FILES.valUpdate));
+      for (const m of redrawn) attentionTarget(toAttentionMap(m.map!), opts.grid, m.image, warnings, path.join(root, ATTENTION_FILES.valUpdate));
       const train = await buildTrainSet(staging, { phase: 2, reasonability: true, grid: opts.grid, checkImages: false });
       // what `train --phase 2 --reasonability` will report about these files
       for (const w of train.warnings) if (!warnings.includes(w)) warnings.push(`phase 2 will say: ${w.split(staging).join(root)}`);

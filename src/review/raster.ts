@@ -3,13 +3,16 @@
  * code (never read back from a canvas, no antialiasing). A pixel is in a shape when its
  * centre (x + 0.5, y + 0.5) is inside. Pure: the page and the tests run the same module.
  *
- * Coordinates are in map pixels: x to the right in [0, w], y down in [0, h].
+ * Coordinates are in map pixels: x to the right in [0, w], y down in [0, h]. Pixels hold a
+ * MapLabel (api.ts): 0 none, 1 "look here", 2 "do not look here" (-1 in GRADIA's JSON).
  */
+import { MAP_AVOID, MAP_LOOK, MAP_NONE, type MapLabel } from './api.js';
+import type { HumanMap } from '../data/types.js';
 
 export interface Mask {
   h: number;
   w: number;
-  /** row-major, one byte per pixel, 0 or 1 */
+  /** row-major, one MapLabel per pixel (0 none, 1 look here, 2 do not look here) */
   data: Uint8Array;
 }
 
@@ -41,12 +44,12 @@ export function pixelCentre(p: Point, h: number, w: number): Point {
 }
 
 /**
- * A brush (value 1) or eraser (value 0) stroke of diameter `size` map pixels through
+ * A brush (value 1 or 2) or eraser (value 0) stroke of diameter `size` map pixels through
  * `points`. Each point is first moved to the centre of its pixel, so a size-1 stroke sets
  * exactly the pixels under the pointer and the 8-connected line between them; a pixel is
  * covered when its centre lies within size/2 of the polyline.
  */
-export function paintStroke(mask: Mask, points: readonly Point[], size: number, value: 0 | 1): void {
+export function paintStroke(mask: Mask, points: readonly Point[], size: number, value: MapLabel): void {
   if (points.length === 0) return;
   const r = Math.max(0.5, size / 2);
   const r2 = r * r + 1e-9; // a centre exactly on the rim is in
@@ -98,22 +101,24 @@ export function polygonPixels(h: number, w: number, vertices: readonly Point[]):
   return out;
 }
 
-/** Sets (value 1) or clears (value 0) the polygon's pixels. */
-export function paintPolygon(mask: Mask, vertices: readonly Point[], value: 0 | 1): void {
+/** Labels the polygon's pixels `value` (0 clears them). */
+export function paintPolygon(mask: Mask, vertices: readonly Point[], value: MapLabel): void {
   const px = polygonPixels(mask.h, mask.w, vertices);
   for (let i = 0; i < px.length; i++) if (px[i]) mask.data[i] = value;
 }
 
 /**
- * Fills holes: every 0-pixel that cannot reach the map's border through 0-pixels
- * (4-connected) becomes 1.
+ * Fills holes of the "look here" region: every unlabelled pixel that cannot reach the
+ * map's border through pixels that are not "look here" (4-connected) becomes "look here".
+ * "Do not look here" pixels are left as they are (a negative label inside the region is
+ * meant), and they do not close a hole.
  */
 export function fillHoles(mask: Mask): void {
   const { h, w, data } = mask;
   const outside = new Uint8Array(h * w);
   const stack: number[] = [];
   const seed = (i: number) => {
-    if (data[i] === 0 && outside[i] === 0) {
+    if (data[i] !== MAP_LOOK && outside[i] === 0) {
       outside[i] = 1;
       stack.push(i);
     }
@@ -129,22 +134,51 @@ export function fillHoles(mask: Mask): void {
     if (y > 0) seed(i - w);
     if (y < h - 1) seed(i + w);
   }
-  for (let i = 0; i < data.length; i++) if (data[i] === 0 && outside[i] === 0) data[i] = 1;
+  for (let i = 0; i < data.length; i++) if (data[i] === MAP_NONE && outside[i] === 0) data[i] = MAP_LOOK;
 }
 
-/** Pixels set (for "empty map" checks and display). */
-export function countSet(mask: Mask): number {
+/** Pixels labelled `label` (for "empty map" checks and display). */
+export function countLabel(mask: Mask, label: MapLabel): number {
   let n = 0;
-  for (let i = 0; i < mask.data.length; i++) n += mask.data[i] ? 1 : 0;
+  for (let i = 0; i < mask.data.length; i++) n += mask.data[i] === label ? 1 : 0;
   return n;
 }
 
-/** The map as the trainer reads it: JSON 0/1 values x 255. */
-export function toAttentionMap(mask: Mask): { h: number; w: number; data: Uint8Array } {
-  return { h: mask.h, w: mask.w, data: mask.data.map((v) => (v ? 255 : 0)) };
+/** The 0/1 plane of one label (IoU and outlines take the "look here" plane). */
+export function labelPlane(mask: Mask, label: MapLabel): Uint8Array {
+  return mask.data.map((v) => (v === label ? 1 : 0));
 }
 
-/* ---- BinaryMap (api.ts) <-> Mask: base64 of the h*w bytes, in both node and the browser ---- */
+/**
+ * The map as the trainer reads it from JSON (1 -> 255 in `data`, -1 -> 255 in `negative`,
+ * which exists only when some pixel is "do not look here"): json_stream.ts's `readMap` of
+ * the rows `mapRows` writes.
+ */
+export function toAttentionMap(mask: Mask): HumanMap {
+  const out: HumanMap = { h: mask.h, w: mask.w, data: mask.data.map((v) => (v === MAP_LOOK ? 255 : 0)) };
+  if (mask.data.includes(MAP_AVOID)) out.negative = mask.data.map((v) => (v === MAP_AVOID ? 255 : 0));
+  return out;
+}
+
+/**
+ * A trainer's human map as labels: "look here" where its positive value is above 0, else
+ * "do not look here" where its negative value is (a JSON value is one or the other, so
+ * nothing is dropped for maps read from GRADIA's files).
+ */
+export function fromAttentionMap(map: HumanMap): Mask {
+  const data = new Uint8Array(map.h * map.w);
+  for (let i = 0; i < data.length; i++) data[i] = map.data[i]! > 0 ? MAP_LOOK : map.negative && map.negative[i]! > 0 ? MAP_AVOID : MAP_NONE;
+  return { h: map.h, w: map.w, data };
+}
+
+/** JSON rows of a map as the original writes them: 1 look here, -1 do not look here, else 0. */
+export function mapRows(mask: Mask): number[][] {
+  const rows: number[][] = [];
+  for (let y = 0; y < mask.h; y++) rows.push(Array.from(mask.data.subarray(y * mask.w, (y + 1) * mask.w), (v) => (v === MAP_LOOK ? 1 : v === MAP_AVOID ? -1 : 0)));
+  return rows;
+}
+
+/* ---- LabelMap (api.ts) <-> Mask: base64 of the h*w bytes, in both node and the browser ---- */
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -177,15 +211,15 @@ export function base64ToBytes(text: string): Uint8Array | null {
   return out;
 }
 
-export function maskToBinaryMap(mask: Mask): { h: number; w: number; bits: string } {
+export function maskToLabelMap(mask: Mask): { h: number; w: number; bits: string } {
   return { h: mask.h, w: mask.w, bits: bytesToBase64(mask.data) };
 }
 
-/** A BinaryMap as a Mask; null when its bits are not h*w bytes of 0 or 1. */
-export function binaryMapToMask(m: { h: number; w: number; bits: string }): Mask | null {
+/** A LabelMap as a Mask; null when its bits are not h*w bytes of 0, 1 or 2. */
+export function labelMapToMask(m: { h: number; w: number; bits: string }): Mask | null {
   if (!Number.isInteger(m.h) || !Number.isInteger(m.w) || m.h < 1 || m.w < 1) return null;
   const data = base64ToBytes(m.bits);
   if (!data || data.length !== m.h * m.w) return null;
-  for (let i = 0; i < data.length; i++) if (data[i]! > 1) return null;
+  for (let i = 0; i < data.length; i++) if (data[i]! > MAP_AVOID) return null;
   return { h: m.h, w: m.w, data };
 }

@@ -8,7 +8,7 @@ import { REVIEW_MAX_BODY, type ConflictAnswer, type EventAnswer, type ItemDetail
 import { isDone, type ReviewContext } from './context.js';
 import { HttpError, readJsonBody, send, sendJson } from './http_util.js';
 import { eventProblem } from './journal.js';
-import { maskToBinaryMap } from './raster.js';
+import { fromAttentionMap, maskToLabelMap } from './raster.js';
 
 /** What the server knows of a request once it passed the gate. */
 export interface RequestScope {
@@ -49,7 +49,7 @@ export function itemDetail(ctx: ReviewContext, annotator: string, index: number)
     pred: out.pred,
     prob: out.prob,
     cam: out.cam,
-    humanMap: human ? maskToBinaryMap({ h: human.h, w: human.w, data: human.data.map((v) => (v > 0 ? 1 : 0)) }) : null,
+    humanMap: human ? maskToLabelMap(fromAttentionMap(human)) : null,
     mapShape: ctx.mapShape(index),
     // the weights phase 2 gives this image once it has a map (GRADIA.py's table)
     weightsIf: { reasonable: weightsFor(labelOf(true, accurate)), unreasonable: weightsFor(labelOf(false, accurate)) },

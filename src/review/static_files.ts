@@ -19,6 +19,7 @@ export const PAGE_MODULES: readonly string[] = [
   'review/raster.js',
   'review/map_history.js',
   'data/attention_target.js',
+  'data/res_target.js',
   'data/iou.js',
   'util/errors.js',
 ];
@@ -83,6 +84,10 @@ kbd { border: 1px solid #bbb; border-bottom-width: 2px; border-radius: 3px; padd
 .toolbar button:disabled { opacity: 0.45; cursor: not-allowed; }
 .target { display: grid; gap: 1px; background: var(--line); border: 1px solid var(--line); width: max-content; }
 .target div { width: 34px; height: 34px; font: 10px ui-monospace, monospace; display: flex; align-items: center; justify-content: center; }
+.target div.avoid { box-shadow: inset 0 0 0 3px #e02020; }
+.swatch { display: inline-block; width: 12px; height: 12px; vertical-align: -1px; margin-right: 4px; border: 1px solid #999; }
+.swatch.look { background: rgb(255, 176, 0); }
+.swatch.avoid { background: repeating-linear-gradient(135deg, #ff2828 0 3px, #555 3px 7px); }
 .big { font-size: 18px; font-weight: 700; }
 .muted { color: var(--muted); }
 .loading { color: var(--muted); }

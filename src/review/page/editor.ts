@@ -3,16 +3,22 @@
  * The map editor (D on the judging screen). The mask lives at the map's own resolution
  * and is changed only by the rasteriser (raster.ts); the canvas merely shows it. Beside it:
  * the IoU with the model's Grad-CAM exactly as `evaluate` computes it (iou.ts) and the
- * G x G target phase 2 will train on, made by the trainer's own code (attention_target.ts).
+ * G x G target phase 2 will train on, made by the trainer's own code (attention_target.ts),
+ * with the cells RES's objectives label "do not look here" (res_target.ts) marked.
+ * Two brushes: "look here" (amber) and "do not look here" (red stripes, -1 in the JSON).
  */
-import type { ItemDetail } from '../api.js';
+import { MAP_AVOID, MAP_LOOK, MAP_NONE, type ItemDetail, type MapLabel } from '../api.js';
 import { attentionTarget } from '../../data/attention_target.js';
 import { camIoU, camMask } from '../../data/iou.js';
+import { resTarget } from '../../data/res_target.js';
 import { MapHistory } from '../map_history.js';
-import { binaryMapToMask, countSet, emptyMask, fillHoles, paintPolygon, paintStroke, snapToCorner, toAttentionMap, type Mask, type Point } from '../raster.js';
+import { countLabel, emptyMask, fillHoles, labelMapToMask, paintPolygon, paintStroke, snapToCorner, toAttentionMap, type Mask, type Point } from '../raster.js';
 import { canvas, el, kbd } from './dom.js';
 
-export type Tool = 'brush' | 'eraser' | 'polygon';
+export type Tool = 'brush' | 'avoid' | 'eraser' | 'polygon';
+
+/** What each painting tool writes. */
+const TOOL_LABEL: Record<Exclude<Tool, 'polygon'>, MapLabel> = { brush: MAP_LOOK, avoid: MAP_AVOID, eraser: MAP_NONE };
 
 export interface EditorHost {
   detail: ItemDetail;
@@ -37,8 +43,10 @@ export class Editor {
   private readonly scale: number;
   private readonly view: HTMLCanvasElement;
   private readonly layer: HTMLCanvasElement;
+  /** the "do not look here" pixels as red stripes, at the view's size */
+  private readonly stripes: HTMLCanvasElement;
   private readonly panel: HTMLElement;
-  private stroke: { last: Point; value: 0 | 1 } | null = null;
+  private stroke: { last: Point; value: MapLabel } | null = null;
   private polygon: Point[] = [];
   private hover: Point | null = null;
   private message = '';
@@ -48,7 +56,7 @@ export class Editor {
     this.h = h;
     this.w = w;
     const start = host.detail.state.map ?? host.detail.humanMap;
-    const initial = (start && binaryMapToMask(start)) || emptyMask(h, w);
+    const initial = (start && labelMapToMask(start)) || emptyMask(h, w);
     this.history = new MapHistory(initial.h === h && initial.w === w ? initial : emptyMask(h, w));
     this.size = SIZES.reduce((best, s) => (Math.abs(s - Math.min(h, w) / 16) < Math.abs(best - Math.min(h, w) / 16) ? s : best), 1);
     const fit = DISPLAY / Math.max(h, w);
@@ -59,6 +67,9 @@ export class Editor {
     this.layer = document.createElement('canvas');
     this.layer.width = w;
     this.layer.height = h;
+    this.stripes = document.createElement('canvas');
+    this.stripes.width = this.view.width;
+    this.stripes.height = this.view.height;
     this.panel = el('div', { class: 'panel', id: 'editor-panel' });
     host.root.replaceChildren(el('div', { class: 'stage' }, this.view), this.panel);
     this.view.addEventListener('pointerdown', (e) => this.down(e));
@@ -89,7 +100,7 @@ export class Editor {
       return;
     }
     this.view.setPointerCapture(e.pointerId);
-    const value = this.tool === 'brush' ? 1 : 0;
+    const value = TOOL_LABEL[this.tool];
     this.history.begin();
     paintStroke(this.mask, [p], this.size, value);
     this.stroke = { last: p, value };
@@ -117,24 +128,30 @@ export class Editor {
   private closePolygon(): void {
     if (this.polygon.length >= 3) {
       const vs = this.polygon;
-      this.history.step((m) => paintPolygon(m, vs, 1));
+      this.history.step((m) => paintPolygon(m, vs, MAP_LOOK));
     }
     this.polygon = [];
   }
 
-  /** The phase-2 target of the current mask, or null when it is all zero (phase 2 skips it). */
+  /** GRADIA's phase-2 target of the current mask ("look here" only), or null when it is all zero. */
   target(): Float32Array | null {
     return attentionTarget(toAttentionMap(this.mask), this.host.grid);
   }
 
+  /** RES's objectives' target ({-1, 0, 1} by nearest neighbour), or null when nothing is left at the grid. */
+  resTarget(): Float32Array | null {
+    return resTarget(toAttentionMap(this.mask), this.host.grid);
+  }
+
+  /** IoU of the "look here" region with the model's Grad-CAM, as `evaluate` computes it. */
   iou(): number {
-    return camIoU(Float32Array.from(this.host.detail.cam), this.host.grid, this.mask);
+    return camIoU(Float32Array.from(this.host.detail.cam), this.host.grid, toAttentionMap(this.mask));
   }
 
   startFrom(what: 'human' | 'model' | 'empty'): void {
     const { h, w } = this;
     if (what === 'human') {
-      const m = this.host.detail.humanMap && binaryMapToMask(this.host.detail.humanMap);
+      const m = this.host.detail.humanMap && labelMapToMask(this.host.detail.humanMap);
       if (!m) { this.message = 'this image has no human map'; this.render(); return; }
       this.history.replace(m.data);
     } else if (what === 'model') this.history.replace(camMask(Float32Array.from(this.host.detail.cam), this.host.grid, h, w));
@@ -145,8 +162,8 @@ export class Editor {
 
   private trySave(): void {
     if (this.polygon.length) { this.message = 'finish the polygon first (Enter) or drop it (Esc)'; this.render(); return; }
-    if (!this.target()) {
-      this.message = 'not saved: at the model\'s grid this map is all zero, so phase 2 would skip it. Draw more, or remove the sample (X on the judging screen).';
+    if (!this.target() && !this.resTarget()) {
+      this.message = 'not saved: at the model\'s grid this map has no label left, so phase 2 would skip it under every objective. Draw more, or remove the sample (X on the judging screen).';
       this.render();
       return;
     }
@@ -161,6 +178,7 @@ export class Editor {
     if (e.ctrlKey || e.metaKey || e.altKey) return false;
     switch (k) {
       case 'b': case 'B': this.setTool('brush'); return true;
+      case 'n': case 'N': this.setTool('avoid'); return true;
       case 'e': case 'E': this.setTool('eraser'); return true;
       case 'p': case 'P': this.setTool('polygon'); return true;
       case 'f': case 'F': this.history.step((m) => fillHolesOf(m)); this.render(); return true;
@@ -189,26 +207,49 @@ export class Editor {
     this.render();
   }
 
-  /** Canvas: the image, the mask in amber, the polygon being drawn, the brush outline. */
+  /** One label's pixels on the map-sized layer, in `rgba` (others transparent). */
+  private paintLayer(label: MapLabel, rgba: readonly [number, number, number, number]): void {
+    const lctx = this.layer.getContext('2d')!;
+    const img = lctx.createImageData(this.w, this.h);
+    const d = this.mask.data;
+    for (let i = 0; i < d.length; i++) {
+      if (d[i] !== label) continue;
+      for (let c = 0; c < 4; c++) img.data[i * 4 + c] = rgba[c]!;
+    }
+    lctx.putImageData(img, 0, 0);
+  }
+
+  /**
+   * Canvas: the image, "look here" in amber, "do not look here" as red stripes (as
+   * `evaluate`'s pictures hatch negative labels), the polygon being drawn, the brush outline.
+   */
   draw(): void {
     const ctx = this.view.getContext('2d')!;
     const W = this.view.width;
     const H = this.view.height;
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(this.host.image, 0, 0, W, H);
-    const lctx = this.layer.getContext('2d')!;
-    const img = lctx.createImageData(this.w, this.h);
-    const d = this.mask.data;
-    for (let i = 0; i < d.length; i++) {
-      if (!d[i]) continue;
-      img.data[i * 4] = 255;
-      img.data[i * 4 + 1] = 176;
-      img.data[i * 4 + 2] = 0;
-      img.data[i * 4 + 3] = 150;
-    }
-    lctx.putImageData(img, 0, 0);
     ctx.imageSmoothingEnabled = false;
+    this.paintLayer(MAP_LOOK, [255, 176, 0, 150]);
     ctx.drawImage(this.layer, 0, 0, W, H);
+    if (this.mask.data.includes(MAP_AVOID)) {
+      // stripes at the view's resolution, kept only where the (map-sized) avoid layer is
+      this.paintLayer(MAP_AVOID, [0, 0, 0, 255]);
+      const sctx = this.stripes.getContext('2d')!;
+      sctx.globalCompositeOperation = 'source-over';
+      sctx.clearRect(0, 0, W, H);
+      sctx.fillStyle = 'rgba(40, 40, 40, 0.45)';
+      sctx.fillRect(0, 0, W, H);
+      sctx.strokeStyle = 'rgb(255, 40, 40)';
+      sctx.lineWidth = 3;
+      sctx.beginPath();
+      for (let k = -H; k < W; k += 9) { sctx.moveTo(k, H); sctx.lineTo(k + H, 0); }
+      sctx.stroke();
+      sctx.globalCompositeOperation = 'destination-in';
+      sctx.imageSmoothingEnabled = false;
+      sctx.drawImage(this.layer, 0, 0, W, H);
+      ctx.drawImage(this.stripes, 0, 0);
+    }
     const s = this.scale;
     if (this.polygon.length) {
       ctx.strokeStyle = '#00e5ff';
@@ -220,7 +261,7 @@ export class Editor {
       ctx.stroke();
       for (const p of this.polygon) ctx.fillRect(p.x * s - 3, p.y * s - 3, 6, 6);
     } else if (this.hover && this.tool !== 'polygon') {
-      ctx.strokeStyle = this.tool === 'brush' ? '#ffd54f' : '#ffffff';
+      ctx.strokeStyle = this.tool === 'brush' ? '#ffd54f' : this.tool === 'avoid' ? '#ff2828' : '#ffffff';
       ctx.lineWidth = 1;
       ctx.beginPath();
       const cx = (Math.floor(this.hover.x) + 0.5) * s;
@@ -235,6 +276,8 @@ export class Editor {
     this.draw();
     const d = this.host.detail;
     const target = this.target();
+    const res = this.resTarget();
+    const avoidCells = res ? res.reduce((n, v) => n + (v < 0 ? 1 : 0), 0) : 0;
     const button = (label: string, key: string, on: boolean, act: () => void, disabled = false) => {
       const b = el('button', { type: 'button', class: on ? 'on' : '' }, `${label} `, kbd(key));
       b.disabled = disabled;
@@ -250,14 +293,21 @@ export class Editor {
       const shade = Math.round(255 - 200 * v);
       cell.style.background = `rgb(${shade}, ${shade}, 255)`;
       cell.style.color = v > 0.6 ? '#fff' : '#333';
+      if (res && res[i]! < 0) {
+        cell.classList.add('avoid');
+        cell.title = 'do not look here (RES\'s target -1)';
+      }
       grid.append(cell);
     }
     const iou = this.iou();
     this.panel.replaceChildren(
       el('h2', {}, `Redraw attention: ${d.image}`),
-      el('div', { class: 'muted' }, `map ${this.h} x ${this.w} px, ${countSet(this.mask)} px set`),
+      el('div', { class: 'muted', id: 'map-counts' }, `map ${this.h} x ${this.w} px: `,
+        el('span', { class: 'swatch look' }), `${countLabel(this.mask, MAP_LOOK)} px look here, `,
+        el('span', { class: 'swatch avoid' }), `${countLabel(this.mask, MAP_AVOID)} px do not look here`),
       el('div', { class: 'toolbar' },
-        button('Brush', 'B', this.tool === 'brush', () => this.setTool('brush')),
+        button('Look here', 'B', this.tool === 'brush', () => this.setTool('brush')),
+        button('Do not look here', 'N', this.tool === 'avoid', () => this.setTool('avoid')),
         button('Eraser', 'E', this.tool === 'eraser', () => this.setTool('eraser')),
         button('Polygon', 'P', this.tool === 'polygon', () => this.setTool('polygon')),
         el('span', { id: 'brush-size' }, 'size ', kbd('['), ` ${this.size} px `, kbd(']'))),
@@ -274,11 +324,12 @@ export class Editor {
         el('tr', {}, el('th', {}, 'IoU with the model'), el('td', { id: 'live-iou', class: 'big' }, iou.toFixed(3))),
         el('tr', {}, el('th', {}, `phase-2 target (${g} x ${g})`), el('td', {}, target ? 'as the trainer computes it' : el('span', { class: 'wrong' }, 'all zero')))),
       grid,
+      el('div', { class: 'hint', id: 'avoid-cells' }, avoidCells ? `red-framed cells: "do not look here" at ${g} x ${g} for RES's objectives (${avoidCells})` : countLabel(this.mask, MAP_AVOID) ? `no "do not look here" cell survives RES's nearest-neighbour resize to ${g} x ${g}` : ''),
       this.message ? el('div', { class: 'conflict', id: 'editor-message' }, this.message) : '',
       el('div', { class: 'toolbar' },
-        button('Save', 'Enter', false, () => this.trySave(), !target),
+        button('Save', 'Enter', false, () => this.trySave(), !target && !res),
         button('Back', 'Esc', false, () => this.host.close())),
-      el('div', { class: 'hint' }, this.tool === 'polygon' ? 'click corners; click the first corner or press Enter to close; Esc drops it' : 'drag to paint; a pixel is in when its centre is under the brush'),
+      el('div', { class: 'hint' }, this.tool === 'polygon' ? 'click corners; click the first corner or press Enter to close (look here); Esc drops it' : 'drag to paint; a pixel is painted when its centre is under the brush'),
     );
     this.message = '';
   }

@@ -5,8 +5,8 @@
  * once the server has answered (after its fsync). A 409 answer means another tab changed
  * the image first: the page takes the server's state and says so.
  */
-import type { ItemDetail, ItemState, Judgement, ReviewEventRequest, ReviewEventValue, SessionInfo, StreamMessage } from '../api.js';
-import { binaryMapToMask, maskToBinaryMap, type Mask } from '../raster.js';
+import { MAP_AVOID, MAP_LOOK, type ItemDetail, type ItemState, type Judgement, type ReviewEventRequest, type ReviewEventValue, type SessionInfo, type StreamMessage } from '../api.js';
+import { countLabel, labelMapToMask, labelPlane, maskToLabelMap, type Mask } from '../raster.js';
 import { byId, canvas, el, kbd, loadImage, typingInField } from './dom.js';
 import { Editor } from './editor.js';
 import { getJson, newEventId, openStream, outbox, postEvent, type OutboxEntry } from './net.js';
@@ -115,8 +115,13 @@ class ReviewPage {
       ctx.drawImage(pics.overlay, 0, 0, VIEW, VIEW);
       ctx.globalAlpha = 1;
     }
-    const shown = d.state.map ?? d.humanMap;
-    if (this.outline && shown) drawOutline(ctx, binaryMapToMask(shown)!, d.state.map ? '#ffb000' : '#00e5ff');
+    const shownMap = d.state.map ?? d.humanMap;
+    const shown = shownMap && labelMapToMask(shownMap);
+    if (this.outline && shown) {
+      drawOutline(ctx, shown, labelPlane(shown, MAP_LOOK), d.state.map ? '#ffb000' : '#00e5ff');
+      drawOutline(ctx, shown, labelPlane(shown, MAP_AVOID), '#ff2828');
+    }
+    const avoidPx = shown ? countLabel(shown, MAP_AVOID) : 0;
     const m = this.session.matrix;
     const judged = m[0][0] + m[0][1] + m[1][0] + m[1][1];
     byId('progress-bar').style.width = `${(100 * judged) / this.session.count}%`;
@@ -139,7 +144,8 @@ class ReviewPage {
         el('tr', {}, el('th', {}, 'true label'), el('td', { id: 'label' }, cls[d.label] ?? String(d.label))),
         el('tr', {}, el('th', {}, 'prediction'), el('td', { id: 'pred' }, `${cls[d.pred] ?? d.pred} `, el('span', { class: accurate ? 'right' : 'wrong' }, accurate ? '✓ right' : '✗ wrong'))),
         el('tr', {}, el('th', {}, 'probability'), el('td', { id: 'prob' }, d.prob.toFixed(3))),
-        el('tr', {}, el('th', {}, 'human map'), el('td', {}, s.map ? 'redrawn' : d.humanMap ? 'yes' : 'none'))),
+        el('tr', {}, el('th', {}, 'human map'), el('td', { id: 'human-map' }, s.map ? 'redrawn' : d.humanMap ? 'yes' : 'none',
+          avoidPx ? el('span', { class: 'muted' }, ` · with "do not look here" (${avoidPx} px, red outline under M)`) : ''))),
       verdict,
       w ? el('div', { id: 'weights' }, `phase 2 weights: prediction ${w.predWeight}, attention ${w.attWeight}${hasMap ? '' : ' (no map)'}`) : el('div', { id: 'weights', class: 'muted' }, 'phase 2 weights follow from the judgement'),
       el('h3', {}, 'Your reasonability matrix'),
@@ -226,7 +232,7 @@ class ReviewPage {
       image: pics.image,
       root: this.root,
       save: (mask: Mask) => {
-        this.change(d, { kind: 'map', map: maskToBinaryMap(mask) }, { kind: 'map', map: d.state.map });
+        this.change(d, { kind: 'map', map: maskToLabelMap(mask) }, { kind: 'map', map: d.state.map });
         void this.show(d.index);
       },
       close: () => void this.show(d.index),
@@ -317,15 +323,15 @@ class ReviewPage {
   }
 }
 
-/** The map's boundary pixels (set, with an unset 4-neighbour), drawn at the view's scale. */
-function drawOutline(ctx: CanvasRenderingContext2D, m: Mask, colour: string): void {
+/** A 0/1 plane's boundary pixels (set, with an unset 4-neighbour), drawn at the view's scale. */
+function drawOutline(ctx: CanvasRenderingContext2D, m: Mask, plane: Uint8Array, colour: string): void {
   const sx = VIEW / m.w;
   const sy = VIEW / m.h;
   ctx.fillStyle = colour;
   for (let y = 0; y < m.h; y++) {
     for (let x = 0; x < m.w; x++) {
-      if (!m.data[y * m.w + x]) continue;
-      const edge = x === 0 || y === 0 || x === m.w - 1 || y === m.h - 1 || !m.data[y * m.w + x - 1] || !m.data[y * m.w + x + 1] || !m.data[(y - 1) * m.w + x] || !m.data[(y + 1) * m.w + x];
+      if (!plane[y * m.w + x]) continue;
+      const edge = x === 0 || y === 0 || x === m.w - 1 || y === m.h - 1 || !plane[y * m.w + x - 1] || !plane[y * m.w + x + 1] || !plane[(y - 1) * m.w + x] || !plane[(y + 1) * m.w + x];
       if (edge) ctx.fillRect(x * sx, y * sy, Math.max(1, sx), Math.max(1, sy));
     }
   }
