@@ -101,7 +101,7 @@ describe.skipIf(!canRun)('mpirun -np N gradia-dist train', () => {
       expect(code).not.toBe(0);
       // One line, from the rank that kept running; the stopped one is named by its heartbeat's silence.
       const ours = err.text().split('\n').filter((l) => l.startsWith('gradia-dist:'));
-      expect(ours).toHaveLength(1);
+      expect(ours, err.text()).toHaveLength(1);
       expect(ours[0]).toMatch(/^gradia-dist: step \d+ \(epoch 2\) did not finish within 15 s \(--step-timeout\): rank 1 \(host \S+, pid \d+\) stopped responding \(no heartbeat for \d+ s: stopped, hung or cut off\); rank 0 \(\S+\) waited; aborting the job \(MPI_Abort\); the last checkpoint is .*model_out_last: rerun with --resume$/);
     } finally {
       if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -132,6 +132,48 @@ describe.skipIf(!canRun)('mpirun -np N gradia-dist train', () => {
     expect(ours[0]).toMatch(/^gradia-dist: .*model_out\.json: on host \S+ \(rank 1\) the checkpoint differs from the one on \S+ \(rank 0\) \(id [0-9a-f]+ vs [0-9a-f]+\): every rank must start from the same checkpoint$/);
     expect(fs.existsSync(path.join(a, 'model_out_p2_last.json'))).toBe(false);
   }, 120_000);
+
+  it('phase 2 with RES-G and RES-L (threshold over every rank\'s samples, imputation network): 2 ranks bitwise the --workers 2 cluster', () => {
+    // 64 px (a 2x2 grid) and maps with "do not look here" labels, so the robust terms have work to do
+    const neg = makeDataSet('gradia-mpi-res-', { train: 8, val: 4, test: 2, size: 64, seed: 5 });
+    try {
+      // Maps whose labels survive RES's nearest-neighbour resize to 2x2 (it reads pixels 0 and 32 of each
+      // axis, which the generated shapes seldom cover): "look here" on one half, "do not look here" on a quadrant.
+      const valFile = path.join(neg.data, 'attention_val.json');
+      const entries = JSON.parse(fs.readFileSync(valFile, 'utf8')) as { img: string; attention: number[][] }[];
+      entries.forEach((e, k) => {
+        e.attention = Array.from({ length: 64 }, (_, y) => Array.from({ length: 64 }, (_, x) => ((x < 32) === (k % 2 === 0) ? 1 : y >= 32 ? -1 : 0)));
+      });
+      fs.writeFileSync(valFile, JSON.stringify(entries));
+      // judged, so they carry attention weight (GRADIA gives unjudged maps none)
+      fs.writeFileSync(path.join(neg.data, 'reasonablity_val.json'), JSON.stringify(Object.fromEntries(entries.map((e) => [path.basename(e.img), 'Unreasonable Accurate']))));
+      const phase1 = path.join(neg.dir, 'p1');
+      const p1 = runCli(['train', '--data-dir', neg.data, '--model-dir', phase1, '--arch', 'tiny18', '--input-size', '64', '--n-epoch', '1', '--train-batch', '4', '--backend', 'wasm', '-j', '1', '--checkpoint-every', '0']);
+      expect(p1.code, p1.stderr).toBe(0);
+      for (const objective of [['--objective', 'res-g'], ['--objective', 'res-l', '--imputation', 'd1']]) {
+        const tag = objective[1]!;
+        const phase2 = (dir: string): string[] => ['train', '--phase', '2', '--data-dir', neg.data, '--model-dir', dir, '--n-epoch', '1', '--train-batch', '4', '--micro-batch', '2', '--lr', '1e-3', '--seed', '7', '--backend', 'wasm', '-j', '1', ...objective];
+        const mpiDir = path.join(neg.dir, `${tag}-np2`);
+        const clusterDir = path.join(neg.dir, `${tag}-w2`);
+        fs.cpSync(phase1, mpiDir, { recursive: true });
+        fs.cpSync(phase1, clusterDir, { recursive: true });
+        const r = runMpi([[2, [...phase2(mpiDir), '--check-every', '1']]]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).not.toMatch(/no label left/);
+        expect(r.stderr).toMatch(/phase 2 epoch 1\/1 done .* att (?!0\.0000)\d+\.\d{4}/); // the attention loss was not zero
+        expect(r.stderr).toMatch(/^weights identical on all 2 ranks/m);
+        const w = runCli([...phase2(clusterDir), '--workers', '2']);
+        expect(w.code, w.stderr).toBe(0);
+        expectSameTensors(mpiDir, clusterDir, ['model_out_p2_last', 'model_out_p2_last.optim']);
+        if (tag === 'res-l') {
+          const header = JSON.parse(fs.readFileSync(path.join(mpiDir, 'model_out_p2_last.safetensors')).subarray(8, 8 + Number(fs.readFileSync(path.join(mpiDir, 'model_out_p2_last.safetensors')).readBigUInt64LE(0))).toString()) as Record<string, unknown>;
+          expect(Object.keys(header).some((k) => k.startsWith('imp_conv')), 'the imputation network is in the checkpoint').toBe(true);
+        }
+      }
+    } finally {
+      fs.rmSync(neg.dir, { recursive: true, force: true });
+    }
+  }, 240_000);
 
   it('without the addon, the run stops with one line saying what to install', () => {
     const r = runMpi([[2, train(path.join(ds.dir, 'noaddon'), 1)]], { env: { GRADIA_MPI_ADDON: '/nonexistent/gradia_mpi.node' } });

@@ -16,6 +16,7 @@ import { GradiaInputError } from '../util/errors.js';
 import type { Replica } from '../worker/replica.js';
 import type { InitInfo, ReplicaConfig, ReplicaState, WorkerStepResult } from '../worker/types.js';
 import { ReplicaDivergenceError, stepMetricsOf, type ClusterStepRequest, type EvalSampleResult, type StepMetrics } from './cluster.js';
+import { describeRank, SILENT_AFTER_S, stallVerdict } from './stall_verdict.js';
 
 /** What every rank must agree on before training starts. */
 export interface RankAgreement {
@@ -64,17 +65,12 @@ export interface MpiClusterOptions {
   agreement: RankAgreement;
 }
 
-/** Heartbeats come every second: this much silence means the process is not running. */
-const SILENT_AFTER_S = 5;
-
-const describeRank = (r: RankInfo): string => `rank ${r.rank} (host ${r.host}, pid ${r.pid})`;
-
-function list(ranks: RankInfo[]): string {
-  return ranks.map((r) => `${r.rank} (${r.host})`).join(', ');
-}
 
 /** Per-rank step summary that crosses the network (the replica's result without typed arrays). */
 type StepShare = WorkerStepResult;
+
+/** How long a fired watchdog waits for the MPI thread's next poll before judging. */
+const PAUSE_SETTLE_MS = 250;
 
 export class MpiCluster {
   info: InitInfo[] = [];
@@ -113,7 +109,13 @@ export class MpiCluster {
     if (!(ms > 0)) return fn();
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.stallError(what, ms)), ms);
+      const set = performance.now();
+      timer = setTimeout(() => {
+        const lateS = (performance.now() - set - ms) / 1000;
+        // A process continued after a stop runs this before its MPI thread (which polls every
+        // few ms) has noted the pause: give it that moment before reading what it saw.
+        timer = setTimeout(() => reject(this.stallError(what, ms, lateS)), PAUSE_SETTLE_MS);
+      }, ms);
     });
     try {
       return await Promise.race([fn(), stalled]);
@@ -122,36 +124,12 @@ export class MpiCluster {
     }
   }
 
-  private stallError(what: string, ms: number): RankFailedError {
-    const arrivals = this.mpi.arrivals();
-    const silences = this.mpi.silences();
-    const mine = arrivals[this.rank]!;
-    const s = ms / 1000;
-    // This process was stopped itself (and continued, as the launcher does before it kills):
-    // what it saw of the others is stale; the ranks that kept running speak for the job.
-    if (this.mpi.wasPaused(s + SILENT_AFTER_S)) {
-      return new RankFailedError(`${what}: ${describeRank(this.ranks[this.rank]!)} was itself paused; aborting the job (MPI_Abort)`, false);
-    }
-    // A silent rank (no heartbeat) is the cause wherever it stopped, even inside the collective.
-    const silent = this.ranks.filter((r) => silences[r.rank]! > SILENT_AFTER_S);
-    if (silent.length > 0) {
-      const alive = this.ranks.filter((r) => !silent.includes(r));
-      const who = silent.map((r) => `${describeRank(r)} stopped responding (no heartbeat for ${Math.round(silences[r.rank]!)} s: stopped, hung or cut off)`).join('; ');
-      return new RankFailedError(`${what} did not finish within ${s} s (--step-timeout): ${who}; rank${alive.length > 1 ? 's' : ''} ${list(alive)} waited; aborting the job (MPI_Abort)`, alive[0]?.rank === this.rank);
-    }
-    const late = this.ranks.filter((r) => arrivals[r.rank]! < mine);
-    const arrived = this.ranks.filter((r) => arrivals[r.rank]! >= mine);
-    if (late.length === 0) {
-      // Everyone reached it (or this rank is the late one): it did not complete.
-      const reporter = this.rank === 0;
-      return new RankFailedError(`${what} did not finish within ${s} s (--step-timeout): every rank reached it (${list(arrived)}) but it did not complete (a rank stalled inside it, or a link is down); aborting the job (MPI_Abort)`, reporter);
-    }
-    const reporter = arrived[0]?.rank === this.rank;
-    const who = late.map(describeRank).join(', ');
-    return new RankFailedError(
-      `${what}: ${who} did not arrive within ${s} s (--step-timeout); rank${arrived.length > 1 ? 's' : ''} ${list(arrived)} arrived and waited; aborting the job (MPI_Abort)`,
-      reporter,
-    );
+  private stallError(what: string, ms: number, lateS: number): RankFailedError {
+    const v = stallVerdict({
+      what, timeoutS: ms / 1000, lateS, rank: this.rank, ranks: this.ranks,
+      arrivals: this.mpi.arrivals(), silences: this.mpi.silences(), pausedRecently: this.mpi.wasPaused(ms / 1000 + SILENT_AFTER_S),
+    });
+    return new RankFailedError(v.message, v.report);
   }
 
   /** Builds this rank's replica, checks the agreement, and learns the world (every rank calls it). */
