@@ -94,6 +94,11 @@ export class Mpi {
       Mpi.instance = (async () => {
         const r = loadMpiAddon();
         if ('error' in r) throw new Error(r.error);
+        // Open MPI 4.1 routes a rank's error messages (show_help) through PMIx_Log to mpirun,
+        // and mpirun can crash handling them while a killed rank's job is torn down (a
+        // segfault in pmix_server_log_fn, seen under load): then nobody names the dead rank.
+        // Printed locally instead, they reach the terminal through mpirun's forwarding.
+        process.env.OMPI_MCA_orte_base_help_aggregate ??= '0';
         const w = await r.addon.init();
         return new Mpi(r.addon, w.rank, w.size, w.host, w.library);
       })();
