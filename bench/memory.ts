@@ -78,7 +78,8 @@ export async function bench(opts: { quick: boolean }): Promise<Record<string, un
     const made = spawnSync(process.execPath, [CLI, 'make-data', '--out', data, '--train', String(batch * steps), '--val', String(nEval), '--test', '2', '--size', String(size)], { encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`make-data failed: ${made.stderr.trim()}`);
     const common = ['--data-dir', data, '--model-dir', models, '--threads', String(threads)];
-    const train = runNode(['train', '--arch', 'resnet50', '--input-size', String(size), '--n-epoch', '1', '--train-batch', String(batch), '--test-batch', String(testBatch), ...common]);
+    // a 16-image ResNet-50 step takes minutes on 2 busy cores: this measures memory, not the watchdog
+    const train = runNode(['train', '--arch', 'resnet50', '--input-size', String(size), '--n-epoch', '1', '--train-batch', String(batch), '--test-batch', String(testBatch), '--step-timeout', '7200', ...common]);
     console.log(`gradia-dist train (resnet50, ${size} px, ${steps} steps of ${batch}, validation of ${nEval} included): peak RSS ${gib(train.peakKb)} GiB (${Math.round(train.seconds)} s)`);
     const evaluate = runNode(['assess', '--model-name', 'model_out', '--test-batch', String(testBatch), ...common]);
     console.log(`gradia-dist assess (${nEval} images, --test-batch ${testBatch}): peak RSS ${gib(evaluate.peakKb)} GiB (${Math.round(evaluate.seconds)} s)`);

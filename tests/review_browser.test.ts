@@ -358,10 +358,12 @@ describe.skipIf(!run)('review in Chromium', () => {
     await stop(server, 'SIGKILL');
     // a second server on the same data set and model is refused while one runs: checked on the restarted one below
     expect(server.stderr()).toContain('review: running model_out over 6 validation images once');
+    expect(server.stderr()).toMatch(/review: the label files as first seen are kept in .*labels-first-seen/);
     server = await startServer();
     // the model's outputs come from the cache (same checkpoint id), and the stale lock is taken over
     await expect.poll(() => server.stderr()).toMatch(/review: model outputs of model_out \(checkpoint [0-9a-f]{16}\) from .*outputs-[0-9a-f]{16}\.json/);
     await expect.poll(() => server.stderr()).toMatch(/taking over the stale lock/);
+    expect(server.stderr()).not.toMatch(/first seen/); // kept once, by the first server
     const again = await openAs('crash');
     const d = await apiGet<ItemDetail>(again, `/api/items/${i}`);
     expect(d.state).toMatchObject({ revision: 1, judgement: 'unreasonable' });

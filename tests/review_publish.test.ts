@@ -1,5 +1,6 @@
 // review --publish (library level, predictions given): the files phase 2 reads, their
 // provenance, merge rules on hand-made journals, and refusals that write nothing.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { readReasonability, REASONABILITY_FILE } from '../src/data/reasonability
 import type { JournalEvent, Judgement } from '../src/review/api.js';
 import { foldByImage, readJournalFile, reviewDirOf } from '../src/review/journal_read.js';
 import { mergeReview, parseMergeRule, pixelMajority, type AnnotatorStates } from '../src/review/merge.js';
+import { FIRST_SEEN_FOLDER } from '../src/review/first_seen.js';
 import { publishReview } from '../src/review/publish.js';
 import { JournalStore } from '../src/review/journal.js';
 import { GradiaInputError } from '../src/util/errors.js';
@@ -126,6 +128,29 @@ describe('review --publish', () => {
     const gradia = await buildTrainSet(ds.data, { phase: 2, reasonability: true, grid: GRID });
     expect(Array.from(gradia.samples.find((s) => s.fileName === val[4]!.fileName)!.target!))
       .toEqual(Array.from(attentionTarget({ h: 64, w: 64, data: Uint8Array.from(drawn, (v) => (v === 1 ? 255 : 0)) }, GRID)!));
+  });
+
+  it('keeps the label files as first seen, once: a later publish leaves that copy as it was', async () => {
+    // a staging folder left by a crash of an earlier attempt is no copy
+    const leftover = path.join(reviewDirOf(ds.data, 'm'), `.${FIRST_SEEN_FOLDER}-1-deadbeef`);
+    fs.mkdirSync(leftover, { recursive: true });
+    fs.writeFileSync(path.join(leftover, REASONABILITY_FILE), 'half');
+    journal('ann', [[0, judge('unreasonable')]]);
+    await publish('majority', new Set([0]));
+    const kept = path.join(reviewDirOf(ds.data, 'm'), FIRST_SEEN_FOLDER);
+    expect(fs.existsSync(leftover)).toBe(false);
+    const manifest = JSON.parse(fs.readFileSync(path.join(kept, 'manifest.json'), 'utf8')) as { sha256: Record<string, string>; absent: string[] };
+    for (const n of LABEL_NAMES) {
+      const original = fs.readFileSync(path.join(pristine, n));
+      expect(fs.readFileSync(path.join(kept, n)).equals(original), n).toBe(true);
+      expect(manifest.sha256[n]).toBe(crypto.createHash('sha256').update(original).digest('hex'));
+    }
+    expect(manifest.absent).toEqual([]);
+    // the data dir now holds the published file; a second publish changes it again, the copy stays
+    expect(fs.readFileSync(path.join(ds.data, REASONABILITY_FILE)).equals(fs.readFileSync(path.join(pristine, REASONABILITY_FILE)))).toBe(false);
+    journal('ann', [[0, judge('reasonable')], [1, judge('unreasonable')]]);
+    await publish('majority', new Set([0]));
+    for (const n of LABEL_NAMES) expect(fs.readFileSync(path.join(kept, n)).equals(fs.readFileSync(path.join(pristine, n))), n).toBe(true);
   });
 
   it('reads what the server\'s journal store wrote: U, R, a repeated save and a refused stale write', async () => {

@@ -7,6 +7,7 @@ import { acquireModelDirLock, type ModelDirLock } from '../coordinator/model_dir
 import { buildEvalSet, datasetFingerprint } from '../data/phase_dataset.js';
 import { ANNOTATOR_PATTERN } from '../review/api.js';
 import { createContext, type ReviewContext } from '../review/context.js';
+import { keepFirstSeen } from '../review/first_seen.js';
 import { modelOutputs } from '../review/model_outputs.js';
 import type { RouteHandler } from '../review/routes.js';
 import { startReviewServer, type ReviewServer } from '../review/server.js';
@@ -19,7 +20,7 @@ export interface ReviewFlags extends RuntimeFlags {
   host: string; port: number; annotator: string;
 }
 
-/** <data-dir>/review/<model>/: the lock, the cached model outputs and the journals. */
+/** <data-dir>/review/<model>/: the lock, the label files as first seen, the cached model outputs and the journals. */
 export const reviewDirOf = (dataDir: string, modelName: string): string => path.join(dataDir, 'review', modelName);
 
 export function checkAnnotator(name: string): string {
@@ -42,6 +43,8 @@ export async function openReview(f: ReviewFlags, o: { handlers?: RouteHandler[];
   ensureWritableDir(reviewDir, '--data-dir (its review folder)');
   const lock = acquireModelDirLock(reviewDir, { log });
   try {
+    const kept = keepFirstSeen(f.dataDir, reviewDir);
+    if (kept.created) log(`review: the label files as first seen are kept in ${kept.dir}`);
     const outputs = await modelOutputs({ runtime: () => runtimeFrom(f), modelDir: f.modelDir, modelName: f.modelName, testBatch: f.testBatch, reviewDir, classes: evalSet.classes, samples: evalSet.samples, log });
     const ctx = createContext({ dataDir: f.dataDir, reviewDir, modelName: f.modelName, datasetFingerprint: datasetFingerprint(f.dataDir), classes: evalSet.classes, samples: evalSet.samples, outputs, log });
     ctx.journal(f.annotator); // a torn journal line is reported now, not on the first request

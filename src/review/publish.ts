@@ -24,9 +24,10 @@ import type { EvalSample } from '../data/types.js';
 import { atomicWrite } from '../model/safetensors.js';
 import { GradiaInputError } from '../util/errors.js';
 import { FileWriteError } from '../util/fs_errors.js';
-import { fsyncDir, writeAllSynced } from '../util/synced_write.js';
+import { fsyncDir, writeFileSynced } from '../util/synced_write.js';
 import { foldByImage, readAllJournals, reviewDirOf } from './journal_read.js';
 import { describeRule, mergeReview, type AnnotatorStates, type MergedItem, type MergeRule, type Provenance } from './merge.js';
+import { keepFirstSeen } from './first_seen.js';
 import { mapRows, toAttentionMap } from './raster.js';
 
 export const PUBLISHED_MANIFEST = 'published.json';
@@ -90,19 +91,6 @@ function namesWithMaps(root: string): Set<string> {
 /** One entry per line: a diff shows which images changed. */
 function listJson(entries: unknown[]): string {
   return entries.length ? `[\n${entries.map((e) => JSON.stringify(e)).join(',\n')}\n]\n` : '[]\n';
-}
-
-function writeSynced(file: string, text: string): void {
-  try {
-    const fd = fs.openSync(file, 'w');
-    try {
-      writeAllSynced(fd, Buffer.from(text));
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (e) {
-    throw new FileWriteError(file, e);
-  }
 }
 
 const sha256 = (text: string): string => crypto.createHash('sha256').update(text).digest('hex');
@@ -180,7 +168,7 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
     } catch (e) {
       throw new FileWriteError(staging, e);
     }
-    for (const [name, text] of Object.entries(texts)) writeSynced(path.join(staging, name), text);
+    for (const [name, text] of Object.entries(texts)) writeFileSynced(path.join(staging, name), text);
     try {
       readReasonability(staging);
       readAttentionFile(path.join(staging, ATTENTION_FILES.valUpdate));
@@ -195,7 +183,9 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
       throw new GradiaInputError(file, `${e.problem} (the trainer would reject the published files; nothing was written)`);
     }
 
-    // Keep what is replaced, then rename the staged files into place; the manifest last.
+    // Keep what is replaced (and, the first time, the labels as first seen), then rename the
+    // staged files into place; the manifest last.
+    keepFirstSeen(root, reviewDir, opts.now?.());
     const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
     let backup: string | null = null;
     for (const name of Object.keys(texts)) {

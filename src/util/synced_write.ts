@@ -1,5 +1,6 @@
 // Writes that are on disk before they return (journals, staged label files, checkpoints).
 import fs from 'node:fs';
+import { FileWriteError } from './fs_errors.js';
 
 /** Writes every byte of `data` at the descriptor's position, then fsyncs it. */
 export function writeAllSynced(fd: number, data: Buffer): void {
@@ -27,4 +28,18 @@ export function fsyncDir(dir: string): void {
     const fd = fs.openSync(dir, 'r');
     try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
   } catch { /* directories cannot be fsynced everywhere */ }
+}
+
+/** Creates (or replaces) `file` with `data`, fsynced; a failure is a FileWriteError naming the file. */
+export function writeFileSynced(file: string, data: Buffer | string): void {
+  try {
+    const fd = fs.openSync(file, 'w');
+    try {
+      writeAllSynced(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    throw new FileWriteError(file, e);
+  }
 }
