@@ -73,6 +73,20 @@ async function openAs(annotator: string, fragment = '', setup?: (ctx: BrowserCon
   return page;
 }
 
+/** The open editor's canvas in map pixels (64 px maps at 7 CSS px each) and a mouse stroke through two of them. */
+async function editorPointer(page: Page) {
+  const box = (await page.locator('#editor-canvas').boundingBox())!;
+  expect(box.width).toBe(448);
+  const at = (mx: number, my: number) => [box.x + mx * 7, box.y + my * 7] as const;
+  const strokeThrough = async (a: [number, number], b: [number, number]) => {
+    await page.mouse.move(...at(...a));
+    await page.mouse.down();
+    await page.mouse.move(...at(...b), { steps: 8 });
+    await page.mouse.up();
+  };
+  return { at, strokeThrough };
+}
+
 const statusIs = (page: Page, prefix: string) => page.waitForFunction((p) => document.getElementById('status')!.textContent!.startsWith(p), prefix);
 
 /** GET with the page's own cookies. */
@@ -171,15 +185,7 @@ describe.skipIf(!run)('review in Chromium', () => {
     const i = Number(new URL(page.url()).hash.slice(1));
     await page.keyboard.press('d');
     await page.waitForSelector('#editor-canvas');
-    const box = (await page.locator('#editor-canvas').boundingBox())!;
-    expect(box.width).toBe(448); // 64 map px at 7 CSS px each
-    const at = (mx: number, my: number) => [box.x + mx * 7, box.y + my * 7] as const;
-    const strokeThrough = async (a: [number, number], b: [number, number]) => {
-      await page.mouse.move(...at(...a));
-      await page.mouse.down();
-      await page.mouse.move(...at(...b), { steps: 8 });
-      await page.mouse.up();
-    };
+    const { at, strokeThrough } = await editorPointer(page);
     await page.keyboard.press('3'); // start from an empty map
     await page.keyboard.press('p');
     for (const [x, y] of [[10, 10], [20, 10], [10, 20], [10, 10]] as const) await page.mouse.click(...at(x, y)); // the last click closes it
@@ -247,14 +253,7 @@ describe.skipIf(!run)('review in Chromium', () => {
     await page.keyboard.press('d');
     await page.waitForSelector('#editor-canvas');
     expect(await page.textContent('#map-counts')).toContain(`${avoid} px do not look here`);
-    const box = (await page.locator('#editor-canvas').boundingBox())!;
-    const at = (mx: number, my: number) => [box.x + mx * 7, box.y + my * 7] as const;
-    const strokeThrough = async (a: [number, number], b: [number, number]) => {
-      await page.mouse.move(...at(...a));
-      await page.mouse.down();
-      await page.mouse.move(...at(...b), { steps: 8 });
-      await page.mouse.up();
-    };
+    const { strokeThrough } = await editorPointer(page);
     await page.keyboard.press('3');
     await page.keyboard.press('b');
     await strokeThrough([5.5, 10.5], [50.5, 10.5]);
