@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ItemDetail, JournalEvent, SessionInfo } from '../src/review/api.js';
 import { ATTENTION_FILES, readAttentionFile } from '../src/data/attention.js';
 import { MAP_AVOID, MAP_LOOK } from '../src/review/api.js';
-import { labelMapToMask, emptyMask, paintStroke } from '../src/review/raster.js';
+import { labelMapToMask, emptyMask, paintPolygon, paintStroke } from '../src/review/raster.js';
 import { runCli, startCli } from './helpers/cli.js';
 import { makeDataSet, type MadeDataSet } from './helpers/data_set.js';
 
@@ -227,7 +227,7 @@ describe.skipIf(!run)('review in Chromium', () => {
     expect(fs.existsSync(path.join(made.data, 'review', 'model_out', 'judgements', 'sparse.jsonl')) ? journal('sparse') : []).toEqual([]);
   });
 
-  it('shows a human map\'s "do not look here" region; the N brush draws one, saved as 2 and published as -1, which the trainer reads', async () => {
+  it('shows a human map\'s "do not look here" region; the N brush and a polygon after N draw one, saved as 2 and published as -1, which the trainer reads', async () => {
     const page = await openAs('negatives');
     const i = Number(new URL(page.url()).hash.slice(1));
     const d = await apiGet<ItemDetail>(page, `/api/items/${i}`);
@@ -253,17 +253,22 @@ describe.skipIf(!run)('review in Chromium', () => {
     await page.keyboard.press('d');
     await page.waitForSelector('#editor-canvas');
     expect(await page.textContent('#map-counts')).toContain(`${avoid} px do not look here`);
-    const { strokeThrough } = await editorPointer(page);
+    const { at, strokeThrough } = await editorPointer(page);
     await page.keyboard.press('3');
     await page.keyboard.press('b');
     await strokeThrough([5.5, 10.5], [50.5, 10.5]);
     await page.keyboard.press('n');
     await strokeThrough([20.5, 2.5], [20.5, 40.5]);
+    // the polygon fills with the label picked last (N): a triangle over the end of the first stroke
+    await page.keyboard.press('p');
+    expect(await page.textContent('button.on')).toContain('Polygon (do not look)');
+    for (const [x, y] of [[40, 5], [60, 5], [40, 25], [40, 5]] as const) await page.mouse.click(...at(x, y));
     await page.keyboard.press('Enter');
     await statusIs(page, 'saved');
     const want = emptyMask(64, 64);
     paintStroke(want, [{ x: 5.5, y: 10.5 }, { x: 50.5, y: 10.5 }], 4, MAP_LOOK);
     paintStroke(want, [{ x: 20.5, y: 2.5 }, { x: 20.5, y: 40.5 }], 4, MAP_AVOID);
+    paintPolygon(want, [{ x: 40, y: 5 }, { x: 60, y: 5 }, { x: 40, y: 25 }], MAP_AVOID);
     const saved = labelMapToMask((await apiGet<ItemDetail>(page, `/api/items/${i}`)).state.map!)!;
     expect(Buffer.from(saved.data).equals(Buffer.from(want.data))).toBe(true);
     // publish (this annotator's map wins) writes -1 there, and the trainer's reader has them as negatives

@@ -5,7 +5,8 @@
  * the IoU with the model's Grad-CAM exactly as `evaluate` computes it (iou.ts) and the
  * G x G target phase 2 will train on, made by the trainer's own code (attention_target.ts),
  * with the cells RES's objectives label "do not look here" (res_target.ts) marked.
- * Two brushes: "look here" (amber) and "do not look here" (red stripes, -1 in the JSON).
+ * Two labels to paint: "look here" (amber) and "do not look here" (red stripes, -1 in the
+ * JSON). B and N pick the label with the brush; the polygon fills with the label picked last.
  */
 import { MAP_AVOID, MAP_LOOK, MAP_NONE, type ItemDetail, type MapLabel } from '../api.js';
 import { attentionTarget } from '../../data/attention_target.js';
@@ -15,10 +16,8 @@ import { MapHistory } from '../map_history.js';
 import { countLabel, emptyMask, fillHoles, labelMapToMask, paintPolygon, paintStroke, snapToCorner, toAttentionMap, type Mask, type Point } from '../raster.js';
 import { canvas, el, kbd } from './dom.js';
 
-export type Tool = 'brush' | 'avoid' | 'eraser' | 'polygon';
-
-/** What each painting tool writes. */
-const TOOL_LABEL: Record<Exclude<Tool, 'polygon'>, MapLabel> = { brush: MAP_LOOK, avoid: MAP_AVOID, eraser: MAP_NONE };
+export type Tool = 'brush' | 'eraser' | 'polygon';
+type PaintLabel = typeof MAP_LOOK | typeof MAP_AVOID;
 
 export interface EditorHost {
   detail: ItemDetail;
@@ -36,6 +35,8 @@ const DISPLAY = 448;
 export class Editor {
   readonly history: MapHistory;
   tool: Tool = 'brush';
+  /** what the brush and the polygon paint */
+  label: PaintLabel = MAP_LOOK;
   size: number;
   private readonly h: number;
   private readonly w: number;
@@ -100,7 +101,7 @@ export class Editor {
       return;
     }
     this.view.setPointerCapture(e.pointerId);
-    const value = TOOL_LABEL[this.tool];
+    const value = this.tool === 'eraser' ? MAP_NONE : this.label;
     this.history.begin();
     paintStroke(this.mask, [p], this.size, value);
     this.stroke = { last: p, value };
@@ -128,7 +129,8 @@ export class Editor {
   private closePolygon(): void {
     if (this.polygon.length >= 3) {
       const vs = this.polygon;
-      this.history.step((m) => paintPolygon(m, vs, MAP_LOOK));
+      const label = this.label;
+      this.history.step((m) => paintPolygon(m, vs, label));
     }
     this.polygon = [];
   }
@@ -177,8 +179,8 @@ export class Editor {
     if ((e.ctrlKey || e.metaKey) && (k === 'y' || k === 'Y')) { this.history.redo(); this.render(); return true; }
     if (e.ctrlKey || e.metaKey || e.altKey) return false;
     switch (k) {
-      case 'b': case 'B': this.setTool('brush'); return true;
-      case 'n': case 'N': this.setTool('avoid'); return true;
+      case 'b': case 'B': this.setTool('brush', MAP_LOOK); return true;
+      case 'n': case 'N': this.setTool('brush', MAP_AVOID); return true;
       case 'e': case 'E': this.setTool('eraser'); return true;
       case 'p': case 'P': this.setTool('polygon'); return true;
       case 'f': case 'F': this.history.step((m) => fillHolesOf(m)); this.render(); return true;
@@ -201,8 +203,10 @@ export class Editor {
     }
   }
 
-  private setTool(t: Tool): void {
+  /** Picks a tool (and, for the brush, its label); the polygon keeps the label picked last. */
+  private setTool(t: Tool, label?: PaintLabel): void {
     this.tool = t;
+    if (label !== undefined) this.label = label;
     if (t !== 'polygon') this.polygon = [];
     this.render();
   }
@@ -252,8 +256,9 @@ export class Editor {
     }
     const s = this.scale;
     if (this.polygon.length) {
-      ctx.strokeStyle = '#00e5ff';
-      ctx.fillStyle = '#00e5ff';
+      const colour = this.label === MAP_AVOID ? '#ff2828' : '#00e5ff';
+      ctx.strokeStyle = colour;
+      ctx.fillStyle = colour;
       ctx.lineWidth = 2;
       ctx.beginPath();
       this.polygon.forEach((p, i) => (i ? ctx.lineTo(p.x * s, p.y * s) : ctx.moveTo(p.x * s, p.y * s)));
@@ -261,7 +266,7 @@ export class Editor {
       ctx.stroke();
       for (const p of this.polygon) ctx.fillRect(p.x * s - 3, p.y * s - 3, 6, 6);
     } else if (this.hover && this.tool !== 'polygon') {
-      ctx.strokeStyle = this.tool === 'brush' ? '#ffd54f' : this.tool === 'avoid' ? '#ff2828' : '#ffffff';
+      ctx.strokeStyle = this.tool === 'eraser' ? '#ffffff' : this.label === MAP_AVOID ? '#ff2828' : '#ffd54f';
       ctx.lineWidth = 1;
       ctx.beginPath();
       const cx = (Math.floor(this.hover.x) + 0.5) * s;
@@ -306,10 +311,10 @@ export class Editor {
         el('span', { class: 'swatch look' }), `${countLabel(this.mask, MAP_LOOK)} px look here, `,
         el('span', { class: 'swatch avoid' }), `${countLabel(this.mask, MAP_AVOID)} px do not look here`),
       el('div', { class: 'toolbar' },
-        button('Look here', 'B', this.tool === 'brush', () => this.setTool('brush')),
-        button('Do not look here', 'N', this.tool === 'avoid', () => this.setTool('avoid')),
+        button('Look here', 'B', this.tool === 'brush' && this.label === MAP_LOOK, () => this.setTool('brush', MAP_LOOK)),
+        button('Do not look here', 'N', this.tool === 'brush' && this.label === MAP_AVOID, () => this.setTool('brush', MAP_AVOID)),
         button('Eraser', 'E', this.tool === 'eraser', () => this.setTool('eraser')),
-        button('Polygon', 'P', this.tool === 'polygon', () => this.setTool('polygon')),
+        button(`Polygon (${this.label === MAP_AVOID ? 'do not look' : 'look here'})`, 'P', this.tool === 'polygon', () => this.setTool('polygon')),
         el('span', { id: 'brush-size' }, 'size ', kbd('['), ` ${this.size} px `, kbd(']'))),
       el('div', { class: 'toolbar' },
         button('Fill holes', 'F', false, () => this.history.step((m) => fillHolesOf(m))),
@@ -329,7 +334,7 @@ export class Editor {
       el('div', { class: 'toolbar' },
         button('Save', 'Enter', false, () => this.trySave(), !target && !res),
         button('Back', 'Esc', false, () => this.host.close())),
-      el('div', { class: 'hint' }, this.tool === 'polygon' ? 'click corners; click the first corner or press Enter to close (look here); Esc drops it' : 'drag to paint; a pixel is painted when its centre is under the brush'),
+      el('div', { class: 'hint' }, this.tool === 'polygon' ? `click corners; click the first corner or press Enter to close (fills ${this.label === MAP_AVOID ? '"do not look here"' : '"look here"'}: B or N picks); Esc drops it` : 'drag to paint; a pixel is painted when its centre is under the brush'),
     );
     this.message = '';
   }
