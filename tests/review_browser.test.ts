@@ -11,6 +11,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ItemDetail, JournalEvent, SessionInfo } from '../src/review/api.js';
 import { ATTENTION_FILES, readAttentionFile } from '../src/data/attention.js';
+import { camIoU } from '../src/data/iou.js';
 import { MAP_AVOID, MAP_LOOK } from '../src/review/api.js';
 import { labelMapToMask, emptyMask, paintPolygon, paintStroke } from '../src/review/raster.js';
 import { runCli, startCli } from './helpers/cli.js';
@@ -253,6 +254,11 @@ describe.skipIf(!run)('review in Chromium', () => {
     await page.keyboard.press('d');
     await page.waitForSelector('#editor-canvas');
     expect(await page.textContent('#map-counts')).toContain(`${avoid} px do not look here`);
+    // the live IoU is evaluate's, of the "look here" region only
+    const human = labelMapToMask(d.humanMap!)!;
+    const lookOnly = { h: human.h, w: human.w, data: human.data.map((v) => (v === MAP_LOOK ? 255 : 0)) };
+    const session = await apiGet<SessionInfo>(page, '/api/session');
+    expect(await page.textContent('#live-iou')).toBe(camIoU(Float32Array.from(d.cam), session.grid, lookOnly).toFixed(3));
     const { at, strokeThrough } = await editorPointer(page);
     await page.keyboard.press('3');
     await page.keyboard.press('b');
