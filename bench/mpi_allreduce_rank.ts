@@ -10,7 +10,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import { Mpi } from '../src/comm/mpi.js';
-import { Ring } from '../src/comm/ring.js';
+import { DEFAULT_BUCKET_SIZE, Ring } from '../src/comm/ring.js';
 import { SocketLink } from '../src/comm/transport.js';
 import { tensorSpecs } from '../src/model/resnet.js';
 
@@ -24,7 +24,7 @@ export interface RankResult {
 }
 
 /** ResNet-50's gradient length (its parameters; fc for 2 classes, as GRADIA trains it). */
-export function resnet50GradientFloats(numClasses = 2): number {
+function resnet50GradientFloats(numClasses = 2): number {
   let n = 0;
   for (const s of tensorSpecs('resnet50', numClasses)) if (!s.isBuffer) n += s.shape.reduce((a, b) => a * b, 1);
   return n;
@@ -64,8 +64,8 @@ async function tcpLink(mpi: Mpi, prefix: string): Promise<SocketLink> {
   return new SocketLink(socket, `rank ${mpi.rank} <-> rank ${1 - mpi.rank}`);
 }
 
-/** message size of the chunked baseline (floats): 4 MiB, the ring's bucket */
-const CHUNK = 1 << 20;
+/** message size of the chunked baseline (floats): the ring's bucket */
+const CHUNK = DEFAULT_BUCKET_SIZE;
 
 async function main(): Promise<void> {
   const prefix = process.argv[2] ?? '127.';
@@ -127,5 +127,5 @@ async function main(): Promise<void> {
   await mpi.finalize();
 }
 
-// Only when run as the rank program (the orchestrator imports resnet50GradientFloats).
+// Only when run as the rank program.
 if (process.argv[1]?.endsWith('mpi_allreduce_rank.js')) await main();

@@ -25,6 +25,24 @@ function rankPids(text: string): Map<number, { host: string; pid: number }> {
   return new Map([...text.matchAll(/rank (\d+): host (\S+), pid (\d+)/g)].map((m) => [Number(m[1]), { host: m[2]!, pid: Number(m[3]) }]));
 }
 
+/**
+ * A `whenRunning` watcher that sends `signal` to rank 1 once the job has printed its ranks and
+ * written its first resumable checkpoint into `dir`; `pid()` is the process signalled, if any.
+ */
+function signalRank1AfterCheckpoint(dir: string, signal: NodeJS.Signals): { whenRunning: (output: string) => void; pid: () => number | null } {
+  let signalled: number | null = null;
+  return {
+    whenRunning: (output) => {
+      const victim = rankPids(output).get(1);
+      if (signalled === null && victim && fs.existsSync(path.join(dir, 'model_out_last.json'))) {
+        signalled = victim.pid;
+        process.kill(victim.pid, signal);
+      }
+    },
+    pid: () => signalled,
+  };
+}
+
 describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
   let hosts: NetnsHosts;
   let set: MadeDataSet;
@@ -83,19 +101,11 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
   // The two fault runs share nothing but the hosts: they run at the same time (test time).
   it.concurrent('kill -9 of one rank: one line names its rank and host; --resume finishes bit for bit', { timeout: 300_000 }, async ({ expect }) => {
     const dir = modelDir('killed');
-    let killed: number | null = null;
-    const job = await mpiTrain(dir, [], {
-      whenRunning: (output) => {
-        const victim = rankPids(output).get(1);
-        // after the first resumable checkpoint: kill rank 1 (on host 2) as an OOM killer would
-        if (killed === null && victim && fs.existsSync(path.join(dir, 'model_out_last.json'))) {
-          killed = victim.pid;
-          process.kill(victim.pid, 'SIGKILL');
-        }
-      },
-    });
+    // after the first resumable checkpoint: kill rank 1 (on host 2) as an OOM killer would
+    const kill = signalRank1AfterCheckpoint(dir, 'SIGKILL');
+    const job = await mpiTrain(dir, [], { whenRunning: kill.whenRunning });
     const out = job.stdout + job.stderr;
-    expect(killed, out).not.toBeNull();
+    expect(kill.pid(), out).not.toBeNull();
     expect(job.timedOut).toBe(false);
     expect(job.code, out).not.toBe(0);
     // Open MPI names the rank and its host; rank 0 says what to resume
@@ -111,20 +121,11 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
 
   it.concurrent('a stopped rank (SIGSTOP) is named by the step watchdog and the job ends', { timeout: 240_000 }, async ({ expect }) => {
     const dir = modelDir('stopped');
-    let stopped: number | null = null;
+    const stop = signalRank1AfterCheckpoint(dir, 'SIGSTOP');
     try {
-      const job = await mpiTrain(dir, ['--step-timeout', '15'], {
-        timeoutMs: 180_000,
-        whenRunning: (output) => {
-          const victim = rankPids(output).get(1);
-          if (stopped === null && victim && fs.existsSync(path.join(dir, 'model_out_last.json'))) {
-            stopped = victim.pid;
-            process.kill(victim.pid, 'SIGSTOP');
-          }
-        },
-      });
+      const job = await mpiTrain(dir, ['--step-timeout', '15'], { timeoutMs: 180_000, whenRunning: stop.whenRunning });
       const out = job.stdout + job.stderr;
-      expect(stopped, out).not.toBeNull();
+      expect(stop.pid(), out).not.toBeNull();
       expect(job.timedOut, out).toBe(false); // the watchdog ended it, not this test
       expect(job.code, out).not.toBe(0);
       // one line: who did not arrive (rank 1 on gdt-node2), who did (rank 0)
@@ -136,6 +137,7 @@ describe.runIf(mustRun)('gradia-dist train across two namespace hosts', () => {
       expect(line).toMatch(/rank 0 \(gdt-node1\) (arrived|waited)|arrived: rank 0/);
       expect(line).not.toMatch(/rank 0 \(host gdt-node1\b/); // rank 0 is not the one blamed
     } finally {
+      const stopped = stop.pid();
       if (stopped !== null) {
         try {
           process.kill(stopped, 'SIGKILL');

@@ -50,3 +50,11 @@ describe('stallVerdict', () => {
     expect(stallVerdict(base({ ...stale, lateS: 1 })).report).toBe(true);
   });
 });
+
+describe('stallVerdict at the start of the job', () => {
+  it('names a rank that has not reported its host yet without a made-up pid', () => {
+    const early = [{ rank: 0, host: 'h0', pid: 100 }, { rank: 1, host: 'not reported yet', pid: 0 }];
+    const v = stallVerdict(base({ ranks: early, arrivals: [1, 0], silences: [0, 1] }));
+    expect(v.message).toBe('step 4 (epoch 1): rank 1 (host not reported yet) did not arrive within 15 s (--step-timeout); rank 0 (h0) arrived and waited; aborting the job (MPI_Abort)');
+  });
+});

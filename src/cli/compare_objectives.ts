@@ -13,6 +13,7 @@ import { generateDataSet } from '../data/generator.js';
 import { OBJECTIVE_NAMES, type ImputationKind, type ObjectiveName } from '../model/objectives/types.js';
 import { GradiaInputError } from '../util/errors.js';
 import { assessCheckpoint } from './assess_command.js';
+import { DEMO_RECIPE } from './demo.js';
 import { ProgressDisplay, progressObserver } from './progress.js';
 import { printJsonLine, runtimeFrom } from './runtime_options.js';
 
@@ -41,7 +42,10 @@ export interface ObjectiveScore {
 }
 
 /** The training recipe (the demo's: tiny18, lr 1e-3, attention weight 2), sized by the flags. */
-const RECIPE = { arch: 'tiny18', lr: 1e-3, attentionWeight: 2, trainBatch: 32, microBatch: 32, tau: 0.25, spurious: 0.95 } as const;
+const RECIPE = {
+  arch: DEMO_RECIPE.arch, lr: DEMO_RECIPE.phase1.lr, attentionWeight: DEMO_RECIPE.phase2.attentionWeight, trainBatch: DEMO_RECIPE.trainBatch,
+  microBatch: DEMO_RECIPE.microBatch, tau: DEMO_RECIPE.tau, spurious: DEMO_RECIPE.data.spurious,
+} as const;
 
 export function parseObjectives(list: string | undefined): ObjectiveName[] {
   if (!list) return [...OBJECTIVE_NAMES];

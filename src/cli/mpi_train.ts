@@ -5,8 +5,7 @@
 // rank finalises MPI and exits; one of this rank alone (a crash, a stalled peer) is printed
 // with the rank and host and the job is aborted (MPI_Abort), so no rank waits forever.
 import os from 'node:os';
-import path from 'node:path';
-import { checkpointExists } from '../coordinator/checkpoint.js';
+import { resumeHint } from '../coordinator/checkpoint.js';
 import { CheckpointPolicy } from '../coordinator/checkpoint_policy.js';
 import { Mpi, mpiAvailable } from '../comm/mpi.js';
 import { NonFiniteStepError, runTraining, type TrainRequest } from '../coordinator/train.js';
@@ -18,8 +17,8 @@ import { TrainingMetrics, type MetricsServer } from '../monitoring/metrics_expor
 import { metricsObserver } from '../monitoring/metrics_observer.js';
 import { GradiaInputError, escapeControl } from '../util/errors.js';
 import { ProgressDisplay, progressObserver } from './progress.js';
-import { checkRuntimeFlags, defaultDecodeCacheBytes, printJsonLine } from './runtime_options.js';
-import type { TrainFlags } from './train_command.js';
+import { checkRuntimeFlags, decodeCacheBytes, defaultThreads, printJsonLine } from './runtime_options.js';
+import { withoutRuntimeFlags, type TrainFlags } from './train_command.js';
 
 /** Ends the command with `code` without a message (another rank printed it). */
 export class SilentExit extends Error {
@@ -83,12 +82,12 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
 
   const replicasHere = launch.localSize ?? 1;
   const request: TrainRequest = {
-    ...stripRuntime(flags),
+    ...withoutRuntimeFlags(flags),
     backend: backend as TrainRequest['backend'],
     placement: { kind: 'mpi', n: mpi.size, rank: mpi.rank },
     loaderThreads: flags.loaderThreads,
-    decodeCacheBytes: flags.decodeCacheMb !== undefined ? Math.floor(flags.decodeCacheMb * 2 ** 20) : defaultDecodeCacheBytes(replicasHere, os.totalmem()),
-    threads: flags.threads ?? Math.max(1, Math.floor(os.availableParallelism() / replicasHere)),
+    decodeCacheBytes: decodeCacheBytes(flags.decodeCacheMb, replicasHere),
+    threads: flags.threads ?? defaultThreads(replicasHere),
     stepTimeoutS: flags.stepTimeout,
   };
 
@@ -97,8 +96,7 @@ export async function mpiTrainCommand(flags: TrainFlags, launch: LaunchWorld): P
   const onTerm = (): void => {
     if (mpi.rank === 0 && !aborting) {
       const last = new CheckpointPolicy(flags.phase, flags.modelName, flags.checkpointEvery).last;
-      const resumable = checkpointExists(flags.modelDir, last);
-      process.stderr.write(`gradia-dist: rank 0 (host ${host}): stopped by the MPI launcher (another rank ended, named in the launcher's message, or the job was interrupted)${resumable ? `; the last checkpoint is ${path.join(flags.modelDir, last)}: rerun with --resume` : ''}\n`);
+      process.stderr.write(`gradia-dist: rank 0 (host ${host}): stopped by the MPI launcher (another rank ended, named in the launcher's message, or the job was interrupted)${resumeHint(flags.modelDir, last)}\n`);
     }
     process.exit(143);
   };
@@ -161,9 +159,4 @@ function abortJob(mpi: Mpi, e: unknown, host: string): Promise<never> {
   // (main would exit without MPI_Finalize) and the event loop must stay alive.
   setInterval(() => undefined, 1 << 30);
   return new Promise<never>(() => undefined);
-}
-
-function stripRuntime(f: TrainFlags): Omit<TrainFlags, 'backend' | 'gpus' | 'workers' | 'processes' | 'threads' | 'loaderThreads' | 'decodeCacheMb' | 'stepTimeout' | 'json'> {
-  const { backend: _b, gpus: _g, workers: _w, processes: _p, threads: _t, loaderThreads: _l, decodeCacheMb: _d, stepTimeout: _s, json: _j, ...rest } = f;
-  return rest;
 }

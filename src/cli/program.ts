@@ -3,6 +3,7 @@ import { normaliseArgv } from './argv.js';
 import { GradiaInputError } from '../util/errors.js';
 import { MAKE_DATA_DEFAULTS } from '../data/generator.js';
 import { ARCH_NAMES } from '../model/types.js';
+import { IMPUTATION_KINDS } from '../model/objectives/types.js';
 import { BACKEND_REQUESTS } from '../backend/names.js';
 import { DATA_OPTIONS, RUNTIME_OPTIONS, TRAIN_OPTIONS, finiteNumber, wholeNumber, type OptionDef } from '../config/run_spec.js';
 
@@ -138,7 +139,7 @@ export function buildProgram(): Command {
     .option('--p1-epochs <n>', 'phase-1 epochs', int('--p1-epochs'), 4)
     .option('--p2-epochs <n>', 'phase-2 epochs', int('--p2-epochs'), 6)
     .option('--objectives <list>', 'comma-separated subset (default: all)')
-    .addOption(new Option('--imputation <kind>', 'RES-L\'s imputation network').choices(['s1', 's2', 'd1', 'd2']).default('s1'))
+    .addOption(new Option('--imputation <kind>', 'RES-L\'s imputation network').choices(IMPUTATION_KINDS).default('s1'))
     .option('--eta <x>', 'slack of the robust term', num('--eta'), 0)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_REQUESTS).default('auto'))
     .option('--workers <n>', 'CPU replicas (default as for train)', int('--workers'))

@@ -2,12 +2,13 @@
 // and redraw it. Holds <data-dir>/review/<model>/'s lock, runs the model over the validation
 // images once (cached per checkpoint id), prints one line with the URL (token included) and
 // serves until SIGINT/SIGTERM.
-import path from 'node:path';
 import { acquireModelDirLock, type ModelDirLock } from '../coordinator/model_dir_lock.js';
 import { buildEvalSet, datasetFingerprint } from '../data/phase_dataset.js';
 import { ANNOTATOR_PATTERN } from '../review/api.js';
 import { createContext, type ReviewContext } from '../review/context.js';
 import { keepFirstSeen } from '../review/first_seen.js';
+import { listenError } from '../review/http_util.js';
+import { reviewDirOf } from '../review/journal_read.js';
 import { modelOutputs } from '../review/model_outputs.js';
 import type { RouteHandler } from '../review/routes.js';
 import { startReviewServer, type ReviewServer } from '../review/server.js';
@@ -19,9 +20,6 @@ export interface ReviewFlags extends RuntimeFlags {
   dataDir: string; modelDir: string; modelName: string; testBatch: number;
   host: string; port: number; annotator: string;
 }
-
-/** <data-dir>/review/<model>/: the lock, the label files as first seen, the cached model outputs and the journals. */
-export const reviewDirOf = (dataDir: string, modelName: string): string => path.join(dataDir, 'review', modelName);
 
 export function checkAnnotator(name: string): string {
   if (!ANNOTATOR_PATTERN.test(name)) throw new GradiaInputError(null, `--annotator ${JSON.stringify(name)}: use 1-32 letters, digits, '.', '_' or '-' (it names the journal file)`);
@@ -52,9 +50,7 @@ export async function openReview(f: ReviewFlags, o: { handlers?: RouteHandler[];
     return { server, ctx, lock, close: async () => { await server.close(); lock.release(); } };
   } catch (e) {
     lock.release();
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new GradiaInputError(null, `--host ${f.host} --port ${f.port}: cannot listen (${code})`);
-    throw e;
+    throw listenError(e, f.host, f.port);
   }
 }
 

@@ -13,10 +13,11 @@ import { gridOf } from '../config/geometry.js';
 import { GradiaInputError } from '../util/errors.js';
 import { formatJudgementAgreement, formatStudyAgreement, judgementAgreement, studyAgreement } from '../review/agreement.js';
 import { ANNOTATOR_PATTERN } from '../review/api.js';
+import { listenError } from '../review/http_util.js';
 import { foldByImage, readAllJournals, reviewDirOf } from '../review/journal_read.js';
 import { describeRule, parseMergeRule } from '../review/merge.js';
 import { publishReview } from '../review/publish.js';
-import { openStudyPlan, parseModelList, readStudyPlan, slotOrder } from '../review/study_plan.js';
+import { openStudyPlan, parseModelList, readStudyPlan } from '../review/study_plan.js';
 import { startStudyServer, type StudyModelOutputs } from '../review/study_server.js';
 import { exportStudy, readStudyJournals, studyAnswersByKey, studyDirOf } from '../review/study_store.js';
 import { printJsonLine, runtimeFrom, type RuntimeFlags } from './runtime_options.js';
@@ -36,7 +37,8 @@ export async function reviewToolCommand(f: ReviewToolFlags): Promise<void> {
   if (modes.length > 1) throw new GradiaInputError(null, `review: ${modes.join(' and ')} cannot be combined; run them one at a time`);
   if (f.merge !== undefined && !f.publish) throw new GradiaInputError(null, '--merge only applies with --publish');
   if ((f.models !== undefined || f.export) && !f.study) throw new GradiaInputError(null, `${f.models !== undefined ? '--models' : '--export'} only applies with --study`);
-  if (modes.length === 0) throw new GradiaInputError(null, `review: ${f.merge !== undefined ? '--merge' : f.models !== undefined ? '--models' : f.export ? '--export' : '--split'} needs ${f.merge !== undefined ? '--publish' : '--study'}`);
+  // --merge, --models and --export without their mode were refused above: only --split is left
+  if (modes.length === 0) throw new GradiaInputError(null, 'review: --split needs --study');
   if (f.split !== undefined && !f.study) throw new GradiaInputError(null, '--split only applies with --study');
   if (f.publish) return publish(f);
   if (f.agreement) return agreement(f);
@@ -54,11 +56,10 @@ async function publish(f: ReviewToolFlags): Promise<void> {
     const r = await publishReview({
       dataDir: f.dataDir, modelName: f.modelName, rule, grid: gridOf(meta.inputSize), checkpointId: meta.id,
       // accurate / inaccurate: the checkpoint's own predictions, as `assess` decides them
-      predict: async (samples) => {
+      predict: async (samples, classes) => {
         const opened = await openCheckpointCluster(runtime, f.modelDir, f.modelName, f.testBatch);
         held.cluster = opened.cluster;
-        const val = await buildEvalSet(f.dataDir, 'val', { checkImages: false });
-        checkSameClasses(f.modelDir, f.modelName, opened.meta.classes, val.classes);
+        checkSameClasses(f.modelDir, f.modelName, opened.meta.classes, classes);
         return (await evaluateSamples(opened.cluster, samples, f.testBatch)).map((o) => o.pred);
       },
     });
@@ -100,7 +101,7 @@ async function study(f: ReviewToolFlags): Promise<void> {
   if (f.export) {
     const plan = readStudyPlan(studyDir);
     if (!plan) throw new GradiaInputError(studyDir, 'no study here to export (run `review --study --models A,B` first)');
-    const r = exportStudy(studyDir, plan, (item) => slotOrder(plan, item));
+    const r = exportStudy(studyDir, plan);
     for (const [a, file] of Object.entries(r.csv)) console.log(`${a}: ${r.progress[a]!.answered} of ${r.progress[a]!.of} images answered -> ${file}`);
     console.log(`wrote ${r.json}`);
     if (f.json) printJsonLine({ command: 'review', mode: 'study-export', csv: r.csv, json: r.json, progress: r.progress });
@@ -126,9 +127,7 @@ async function study(f: ReviewToolFlags): Promise<void> {
     const host = f.host ?? '127.0.0.1';
     const port = f.port ?? 8765;
     const server = await startStudyServer({ plan, studyDir, samples: samples!, outputs, host, port, annotator }).catch((e: unknown) => {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new GradiaInputError(null, `--host ${host} --port ${port}: cannot listen (${code})`);
-      throw e;
+      throw listenError(e, host, port);
     });
     console.log(`review --study: ${plan.images.length} ${split} images, ${models.length} models, blind; open ${server.url}`);
     console.log('  (add &annotator=NAME to the URL for each person; Ctrl-C stops; then `review --study --export`)');
@@ -137,7 +136,7 @@ async function study(f: ReviewToolFlags): Promise<void> {
       process.once('SIGTERM', resolve);
     });
     await server.close();
-    const r = exportStudy(studyDir, plan, (item) => slotOrder(plan, item));
+    const r = exportStudy(studyDir, plan);
     console.log(`wrote ${Object.values(r.csv).join(', ') || 'no answers yet'}; ${r.json}`);
   } finally {
     lock.release();

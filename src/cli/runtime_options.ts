@@ -73,7 +73,8 @@ export function defaultDecodeCacheBytes(replicasHere: number, totalMemBytes: num
   return Math.min(DEFAULT_DECODE_CACHE_MB * 2 ** 20, Math.floor(totalMemBytes / 8 / Math.max(1, replicasHere)));
 }
 
-function decodeCacheBytes(mb: number | undefined, replicasHere: number): number {
+/** --decode-cache-mb in bytes, or the default for this many replicas on this machine. */
+export function decodeCacheBytes(mb: number | undefined, replicasHere: number): number {
   if (mb === undefined) return defaultDecodeCacheBytes(replicasHere, os.totalmem());
   if (!(mb >= 0)) throw new GradiaInputError(null, `--decode-cache-mb must be 0 or more, got ${mb}`);
   return Math.floor(mb * 2 ** 20);

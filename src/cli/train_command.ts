@@ -17,10 +17,15 @@ function launchWorldFromEnvOrThrow(env: NodeJS.ProcessEnv): LaunchWorld | null {
 
 export type TrainFlags = RuntimeOptions & DataOptions & TrainOptions;
 
+/** The run's own flags: the train flags without those that pick and size the replicas (resolved apart). */
+export function withoutRuntimeFlags(f: TrainFlags): Omit<TrainFlags, 'backend' | 'gpus' | 'workers' | 'processes' | 'threads' | 'loaderThreads' | 'decodeCacheMb' | 'stepTimeout' | 'json'> {
+  const { backend: _b, gpus: _g, workers: _w, processes: _p, threads: _t, loaderThreads: _l, decodeCacheMb: _d, stepTimeout: _s, json: _j, ...rest } = f;
+  return rest;
+}
+
 /** The run config of `train`: the spec's values, with placement and threads resolved. */
 export async function trainConfigFrom(f: TrainFlags): Promise<TrainRequest> {
-  const { backend: _b, gpus: _g, workers: _w, processes: _p, threads: _t, loaderThreads: _l, decodeCacheMb: _d, stepTimeout: _s, json: _j, ...rest } = f;
-  return { ...rest, ...(await runtimeFrom(f)) };
+  return { ...withoutRuntimeFlags(f), ...(await runtimeFrom(f)) };
 }
 
 /** `train`: the run with a progress display on stderr and, with --metrics-port, a Prometheus exporter. */

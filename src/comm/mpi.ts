@@ -8,18 +8,10 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../util/paths.js';
-import type { AllReduceStats } from './ring.js';
+import { DEFAULT_BUCKET_SIZE, type AllReducer, type AllReduceStats } from './ring.js';
 
-/** Stats of one MPI operation on this rank. */
-export interface MpiOpStats {
-  /** Wall time of the operation on this rank. */
-  seconds: number;
-  /** Time until the first message of the operation completed (peers still computing). */
-  waitSeconds: number;
-  /** Payload bytes this rank sent. */
-  bytesSent: number;
-  messages: number;
-}
+/** Stats of one MPI operation on this rank: the ring's (payload bytes sent, wall and wait time, messages). */
+export type MpiOpStats = AllReduceStats;
 
 /** The addon's raw exports (see mpi_addon.cc). */
 interface MpiAddon {
@@ -34,7 +26,6 @@ interface MpiAddon {
   arrivals(): number[];
   silences(): number[];
   lastPause(): { seconds: number; endedAgo: number };
-  mpiVersion(): string;
 }
 
 export const MPI_INSTALL_HINT =
@@ -179,23 +170,14 @@ export class Mpi {
 }
 
 /** An all-reducer over MPI with the ring's interface, for the replica (src/worker/replica.ts). */
-export class MpiAllReducer {
+export class MpiAllReducer implements AllReducer {
   constructor(
     private readonly mpi: Mpi,
-    readonly bucketSize?: number,
+    readonly bucketSize: number = DEFAULT_BUCKET_SIZE,
   ) {}
 
-  get rank(): number {
-    return this.mpi.rank;
-  }
-
-  get world(): number {
-    return this.mpi.size;
-  }
-
-  async allReduce(data: Float32Array): Promise<AllReduceStats> {
-    const s = await this.mpi.allreduceSum(data, this.bucketSize);
-    return { bytesSent: s.bytesSent, seconds: s.seconds, waitSeconds: s.waitSeconds, messages: s.messages };
+  allReduce(data: Float32Array): Promise<AllReduceStats> {
+    return this.mpi.allreduceSum(data, this.bucketSize);
   }
 
   close(): void {

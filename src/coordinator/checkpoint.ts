@@ -202,6 +202,11 @@ export function checkpointExists(dir: string, name: string): boolean {
   return fs.existsSync(files(dir, name).meta);
 }
 
+/** "; the last checkpoint is <dir>/<name>: rerun with --resume" when it exists, else "". */
+export function resumeHint(dir: string, name: string): string {
+  return checkpointExists(dir, name) ? `; the last checkpoint is ${path.join(dir, name)}: rerun with --resume` : '';
+}
+
 /** Problems of a sidecar's fields (null when it has every field a checkpoint needs, of the right type). */
 function sidecarProblem(meta: unknown): string | null {
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return `is ${meta === null ? 'null' : Array.isArray(meta) ? 'a list' : typeof meta}, not a checkpoint's JSON object`;

@@ -65,10 +65,6 @@ export interface MpiClusterOptions {
   agreement: RankAgreement;
 }
 
-
-/** Per-rank step summary that crosses the network (the replica's result without typed arrays). */
-type StepShare = WorkerStepResult;
-
 /** How long a fired watchdog waits for the MPI thread's next poll before judging. */
 const PAUSE_SETTLE_MS = 250;
 
@@ -89,10 +85,6 @@ export class MpiCluster {
 
   get rank(): number {
     return this.mpi.rank;
-  }
-
-  get workerNames(): string[] {
-    return this.ranks.map(describeRank);
   }
 
   /** The world, one line per rank: rank, host, pid, backend, GPU. */
@@ -143,7 +135,9 @@ export class MpiCluster {
       rank: mpi.rank, host: mpi.host || os.hostname(), pid: process.pid, backend: info.backend,
       gpu: process.env.CUDA_VISIBLE_DEVICES ?? null, agreement: opts.agreement, info,
     };
-    const cluster = new MpiCluster(mpi, replica, [], opts);
+    // Until the ranks have reported, the watchdog knows only this one (the others' hosts are unknown yet).
+    const known = Array.from({ length: mpi.size }, (_, r): RankInfo => (r === mine.rank ? mine : { rank: r, host: 'not reported yet', pid: 0, backend: '', gpu: null }));
+    const cluster = new MpiCluster(mpi, replica, known, opts);
     let all: (typeof mine)[];
     try {
       all = await cluster.guard('the start of the job (every rank reports its host, data set and checkpoint)', () => mpi.allgatherJson(mine));
@@ -198,7 +192,7 @@ export class MpiCluster {
     const what = `step ${req.step + 1} (epoch ${(req.epoch ?? 0) + 1})`;
     const results = await this.guard(what, async () => {
       const own = await this.replica.trainStep({ step: req.step, epoch: req.epoch ?? 0, samples: req.shards[this.rank]!, norm: req.norm, microBatch: req.microBatch });
-      return this.mpi.allgatherJson<StepShare>(own);
+      return this.mpi.allgatherJson<WorkerStepResult>(own);
     });
     // Only this rank's share in `workers`: each rank exports its own worker's metrics (labelled rank, host).
     const m = stepMetricsOf(req, results, [results[this.rank]!], t0);

@@ -35,7 +35,7 @@ export interface StallVerdict {
 /** Heartbeats come every second: this much silence means the process is not running. */
 export const SILENT_AFTER_S = 5;
 
-export const describeRank = (r: StallRank): string => `rank ${r.rank} (host ${r.host}, pid ${r.pid})`;
+export const describeRank = (r: StallRank): string => `rank ${r.rank} (host ${r.host}${r.pid ? `, pid ${r.pid}` : ''})`;
 const list = (ranks: StallRank[]): string => ranks.map((r) => `${r.rank} (${r.host})`).join(', ');
 
 export function stallVerdict(o: StallObservation): StallVerdict {

@@ -11,7 +11,7 @@ import { checkArch } from '../model/resnet.js';
 import type { ArchName } from '../model/types.js';
 import { GradiaInputError } from '../util/errors.js';
 import { WorkerFailedError, type Placement, type ReplicaConfig, type ReplicaState, type StepMetrics } from './cluster.js';
-import { checkSameClasses, checkpointExists, explainCheckpointWriteFailure, loadCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, type EpochProgress, type EpochRecord } from './checkpoint.js';
+import { checkSameClasses, checkpointExists, explainCheckpointWriteFailure, loadCheckpoint, readCheckpointMeta, resumeHint, saveCheckpoint, type CheckpointMeta, type EpochProgress, type EpochRecord } from './checkpoint.js';
 import { CheckpointPolicy, type Best } from './checkpoint_policy.js';
 import { acquireModelDirLock } from './model_dir_lock.js';
 import { evaluateSamples, summariseEvaluation } from './evaluation.js';
@@ -187,19 +187,17 @@ async function trainInLockedDir(req: TrainRequest, events: RunEvents, policy: Ch
       } catch (err) {
         if (err instanceof RankFailedError) {
           // An MPI rank died or stalled: no restart (the job is aborted); say what to resume from.
-          throw new RankFailedError(`${err.message}${checkpointExists(cfg.modelDir, policy.last) ? `; the last checkpoint is ${path.join(cfg.modelDir, policy.last)}: rerun with --resume` : ''}`, err.report);
+          throw new RankFailedError(`${err.message}${resumeHint(cfg.modelDir, policy.last)}`, err.report);
         }
         if (!(err instanceof WorkerFailedError)) throw err;
-        const resumable = checkpointExists(cfg.modelDir, policy.last);
-        if (restarts < cfg.maxRestarts && resumable) {
+        if (restarts < cfg.maxRestarts && checkpointExists(cfg.modelDir, policy.last)) {
           restarts++;
           events.workerRestart(err.rank);
           events.log(`${err.message}; restarting the workers from ${policy.last} (restart ${restarts} of ${cfg.maxRestarts})`);
           resume = true;
           continue;
         }
-        const hint = resumable ? `; the last checkpoint is ${path.join(cfg.modelDir, policy.last)}: rerun with --resume` : '';
-        throw new Error(`${err.message}${hint}`);
+        throw new Error(`${err.message}${resumeHint(cfg.modelDir, policy.last)}`);
       } finally {
         events.workersUp(0);
         await cluster?.close();

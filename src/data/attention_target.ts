@@ -96,7 +96,7 @@ export function resizeAreaU8(src: Uint8Array, sh: number, sw: number, dh: number
 }
 
 /** BORDER_REFLECT_101 index (gfedcb|abcdefgh|gfedcba). */
-function reflect101(i: number, n: number): number {
+export function reflect101(i: number, n: number): number {
   if (n === 1) return 0;
   while (i < 0 || i >= n) {
     if (i < 0) i = -i;

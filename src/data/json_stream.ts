@@ -217,7 +217,7 @@ export function readValue(r: ByteReader, depth = 0): unknown {
 export class MapShapeError extends Error {}
 
 /** A map value in (0, 1] as stored: round(v * 255), any positive value at least 1. */
-function quantise(v: number): number {
+export function quantise(v: number): number {
   return v >= 1 ? 255 : Math.max(1, Math.round(v * 255));
 }
 

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
+import { quantise } from './json_stream.js';
 import type { HumanMap } from './types.js';
 
 export const RES_LABEL_DIR = 'attention_label';
@@ -132,7 +133,7 @@ function parseMapField(text: string, file: string, where: string): HumanMap {
           bigger.set(data);
           data = bigger;
         }
-        data[count++] = v <= 0 ? 0 : v >= 1 ? 255 : Math.max(1, Math.round(v * 255));
+        data[count++] = v <= 0 ? 0 : quantise(v);
         cols++;
         i = j;
         ws();

@@ -8,6 +8,7 @@ import { tf } from '../backend/tf.js';
 import { gradCam, minMaxNormalise } from './gradcam.js';
 import { forward, head } from './resnet.js';
 import { DEFAULT_OBJECTIVE, objectiveFor } from './objectives/index.js';
+import { meanAbs } from './objectives/terms.js';
 import type { CamMode, Model, Normaliser, ObjectiveContext } from './types.js';
 
 export interface LossTensors {
@@ -35,7 +36,7 @@ export function crossEntropy(logits: tf.Tensor2D, onehot: tf.Tensor2D): tf.Tenso
 
 /** Per-sample L1 between the min-max normalised cam and the target [N]. */
 export function attentionL1(cam: tf.Tensor3D, target: tf.Tensor3D): tf.Tensor1D {
-  return tf.mean(tf.abs(tf.sub(minMaxNormalise(cam), target)), [1, 2]) as tf.Tensor1D;
+  return meanAbs(minMaxNormalise(cam), target);
 }
 
 /** Training forward (unless `inp.features` is given) + losses of one micro-batch (call inside a gradient tape). */

@@ -138,8 +138,15 @@ export class Rng {
 }
 
 /** Name-seeded stream so that one tensor's init does not depend on the others'. */
-function specRng(seed: number, name: string): Rng {
+export function specRng(seed: number, name: string): Rng {
   return new Rng((fnv1a(name) ^ Math.imul(seed >>> 0, 0x9e3779b1)) >>> 0);
+}
+
+/** Fills `out` with U(+-1/sqrt(fanIn)) draws from `r` (torch's fc / nn.Conv2d default init); returns it. */
+export function fillUniform(out: Float32Array, r: Rng, fanIn: number): Float32Array {
+  const bound = 1 / Math.sqrt(fanIn);
+  for (let i = 0; i < out.length; i++) out[i] = (2 * r.uniform() - 1) * bound;
+  return out;
 }
 
 /**
@@ -158,12 +165,9 @@ export function initTensorTorch(spec: TensorSpec, seed: number, fcFanIn: number)
       break;
     }
     case 'fc_weight':
-    case 'fc_bias': {
-      const bound = 1 / Math.sqrt(fcFanIn);
-      const r = specRng(seed, spec.name);
-      for (let i = 0; i < n; i++) out[i] = (2 * r.uniform() - 1) * bound;
+    case 'fc_bias':
+      fillUniform(out, specRng(seed, spec.name), fcFanIn);
       break;
-    }
     case 'bn_weight':
     case 'running_var':
       out.fill(1);

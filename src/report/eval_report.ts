@@ -49,34 +49,43 @@ export function camPicture(cam: Float32Array, grid: number, size: number): Float
   return up.map((v) => (range > 0 ? (v - min) / range : 0));
 }
 
-async function decodeRgb(file: string, size: number): Promise<Uint8Array> {
+/** The image as `evaluate` draws it: alpha dropped, sRGB, bilinear to size x size, raw RGB bytes. */
+export async function decodeRgb(file: string, size: number): Promise<Uint8Array> {
   const { data } = await sharp(file).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill', kernel: 'linear' }).raw().toBuffer({ resolveWithObject: true });
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function humanPicture(map: NonNullable<EvalSample['humanMap']>, size: number): Float32Array {
-  const f = Float32Array.from(map.data, (v) => (v > 0 ? 1 : 0));
-  return resizeBilinear(f, map.h, map.w, size, size);
+/** One plane of a human map (h x w, > 0 where marked), binarised and bilinear to S x S. */
+function humanPicture(plane: Uint8Array, h: number, w: number, size: number): Float32Array {
+  const f = Float32Array.from(plane, (v) => (v > 0 ? 1 : 0));
+  return resizeBilinear(f, h, w, size, size);
 }
+
+/** The colour of the "do not look here" stripes. */
+const STRIPE_RGB = [255, 40, 40] as const;
 
 /** The human overlay with its "do not look here" labels hatched: red diagonal stripes over the dimmed image. */
 export function humanOverlay(rgb: Uint8Array, map: NonNullable<EvalSample['humanMap']>, size: number): Uint8Array {
-  const out = camOverlay(rgb, humanPicture(map, size), size, size);
+  const out = camOverlay(rgb, humanPicture(map.data, map.h, map.w, size), size, size);
   if (!map.negative) return out;
-  const neg = resizeBilinear(Float32Array.from(map.negative, (v) => (v > 0 ? 1 : 0)), map.h, map.w, size, size);
+  const neg = humanPicture(map.negative, map.h, map.w, size);
   for (let p = 0; p < size * size; p++) {
     if (neg[p]! < 0.5) continue;
     const stripe = (((p % size) + Math.floor(p / size)) >> 2) % 2 === 0;
-    for (let c = 0; c < 3; c++) out[p * 3 + c] = stripe ? [255, 40, 40][c]! : Math.round(0.35 * rgb[p * 3 + c]!);
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = stripe ? STRIPE_RGB[c]! : Math.round(0.35 * rgb[p * 3 + c]!);
   }
   return out;
 }
 
 const pngName = (fileName: string) => `${path.parse(fileName).name}.png`;
 
+/** Raw RGB bytes (w x h x 3) as a PNG. */
+export function pngOf(rgb: Uint8Array, width: number, height: number): Promise<Buffer> {
+  return sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
 async function writePng(file: string, rgb: Uint8Array, width: number, height: number): Promise<void> {
-  const png = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width, height, channels: 3 } }).png().toBuffer();
-  atomicWrite(file, png);
+  atomicWrite(file, await pngOf(rgb, width, height));
 }
 
 function sideBySide(a: Uint8Array, b: Uint8Array, size: number): Uint8Array {

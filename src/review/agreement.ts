@@ -9,6 +9,7 @@ import { cohenKappa, fleissKappa, formatStat, mapIoU, percentAgreement, weighted
 import { MAP_LOOK, type Judgement, type StudyAnswer } from './api.js';
 import { decodeLabelMap, type FoldedItem } from './journal_read.js';
 import type { AnnotatorStates } from './merge.js';
+import { labelPlane } from './raster.js';
 
 export interface JudgementPair {
   a: string;
@@ -45,8 +46,7 @@ export function judgementAgreement(states: AnnotatorStates[]): JudgementAgreemen
     for (const it of sa.items.values()) {
       const other: FoldedItem | undefined = sb.items.get(it.image);
       if (!it.map || !other?.map || it.map.h !== other.map.h || it.map.w !== other.map.w) continue;
-      const look = (m: Uint8Array) => m.map((x) => (x === MAP_LOOK ? 1 : 0));
-      const v = mapIoU(look(decodeLabelMap(it.map, { file: sa.file, image: it.image })), look(decodeLabelMap(other.map, { file: sb.file, image: it.image })));
+      const v = mapIoU(labelPlane(decodeLabelMap(it.map, { file: sa.file, image: it.image }), MAP_LOOK), labelPlane(decodeLabelMap(other.map, { file: sb.file, image: it.image }), MAP_LOOK));
       if (v !== null) ious.push(v);
     }
     return {

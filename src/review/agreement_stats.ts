@@ -3,6 +3,7 @@
  * Every kappa is (po - pe) / (1 - pe); when the expected agreement pe is 1 (both raters
  * always give one and the same category) it is undefined and returned as null, never NaN.
  */
+import { overlap } from '../data/iou.js';
 
 /** Share of paired items on which two raters agree (null when there are none). */
 export function percentAgreement<T>(pairs: ReadonlyArray<readonly [T, T]>): number | null {
@@ -90,12 +91,7 @@ export function weightedKappa(pairs: ReadonlyArray<readonly [number, number]>, m
 /** Intersection over union of two equally sized 0/1 maps (null when both are empty). */
 export function mapIoU(a: Uint8Array, b: Uint8Array): number | null {
   if (a.length !== b.length) throw new RangeError('mapIoU: maps of different sizes');
-  let inter = 0;
-  let union = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] && b[i]) inter++;
-    if (a[i] || b[i]) union++;
-  }
+  const { inter, union } = overlap(a, b);
   return union === 0 ? null : inter / union;
 }
 

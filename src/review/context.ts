@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { labelOf, type ReasonabilityLabel } from '../data/reasonability.js';
 import { matrixOf, type ReasonabilityMatrix } from '../data/assess.js';
 import type { EvalSample } from '../data/types.js';
+import { fnv1a, mulberry32 } from '../util/hash.js';
 import type { ItemState, StreamMessage } from './api.js';
 import { ReviewImages } from './images.js';
 import { JournalStore } from './journal.js';
@@ -35,26 +36,10 @@ export interface ReviewContext {
   close(): void;
 }
 
-/** FNV-1a of a string, for seeding. */
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
 /** A permutation of 0..n-1 from a 32-bit seed (mulberry32 + Fisher-Yates). */
 export function seededOrder(n: number, seed: number): number[] {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  const rand = () => next() / 4294967296;
   const out = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));

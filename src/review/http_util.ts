@@ -1,6 +1,7 @@
 // Small node:http helpers of the review server: JSON answers, capped JSON bodies, and the
 // headers every answer carries.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GradiaInputError } from '../util/errors.js';
 
 /** A request refused with a status and a one-line reason (sent as {"error": ...}). */
 export class HttpError extends Error {
@@ -44,4 +45,11 @@ export async function readJsonBody(req: IncomingMessage, cap: number): Promise<u
   } catch {
     throw new HttpError(400, 'body is not JSON');
   }
+}
+
+/** A server that could not listen for a reason the user fixes (address in use, not allowed, not on this machine) as a GradiaInputError; any other error as it is. */
+export function listenError(e: unknown, host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') return new GradiaInputError(null, `--host ${host} --port ${port}: cannot listen (${code})`);
+  return e;
 }

@@ -4,27 +4,43 @@
  * bilinear resize: the pipeline worker's own decode task), and the Grad-CAM overlay drawn
  * from that same decode by `evaluate`'s code (camPicture + camOverlay), both at evaluate's
  * 224 px so the raw image and the overlay line up pixel for pixel. PNGs are kept in a
- * small cache.
+ * small cache, and the last few decodes, so an image and its overlay share one decode.
  */
-import sharp from 'sharp';
 import decodeTask, { type DecodeResult } from '../data/pipeline_worker.js';
 import type { EvalSample } from '../data/types.js';
 import { camOverlay } from '../report/overlay.js';
-import { camPicture, PICTURE_SIZE } from '../report/eval_report.js';
+import { camPicture, PICTURE_SIZE, pngOf } from '../report/eval_report.js';
 import { GradiaInputError } from '../util/errors.js';
 import type { ModelOutputs } from './model_outputs.js';
 
 export type PictureKind = 'image' | 'overlay';
 
 const CACHE_ENTRIES = 256;
+/** Decodes kept, so an index's image and overlay share one decode. */
+const RGB_ENTRIES = 8;
 
 export class ReviewImages {
   private readonly cache = new Map<string, Promise<Buffer>>();
+  private readonly rgbCache = new Map<number, Promise<Uint8Array>>();
 
   constructor(private readonly samples: EvalSample[], private readonly outputs: ModelOutputs, readonly size = PICTURE_SIZE) {}
 
   /** The decoded S x S x 3 image, as the training pipeline makes it. */
-  async rgb(index: number): Promise<Uint8Array> {
+  rgb(index: number): Promise<Uint8Array> {
+    let p = this.rgbCache.get(index);
+    if (p) {
+      this.rgbCache.delete(index);
+      this.rgbCache.set(index, p);
+      return p;
+    }
+    const decoding = this.decode(index);
+    decoding.catch(() => { if (this.rgbCache.get(index) === decoding) this.rgbCache.delete(index); });
+    this.rgbCache.set(index, decoding);
+    while (this.rgbCache.size > RGB_ENTRIES) this.rgbCache.delete(this.rgbCache.keys().next().value!);
+    return decoding;
+  }
+
+  private async decode(index: number): Promise<Uint8Array> {
     const s = this.samples[index]!;
     const r = (await decodeTask({ kind: 'decode', path: s.path, size: this.size })) as DecodeResult;
     if (!r.ok) throw new GradiaInputError(s.path, r.problem);
@@ -54,6 +70,6 @@ export class ReviewImages {
       const cam = Float32Array.from(this.outputs.items[index]!.cam);
       pixels = camOverlay(rgb, camPicture(cam, this.outputs.grid, S), S, S);
     }
-    return sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width: S, height: S, channels: 3 } }).png().toBuffer();
+    return pngOf(pixels, S, S);
   }
 }

@@ -8,8 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GradiaInputError } from '../util/errors.js';
-import { ANNOTATOR_PATTERN, MAP_AVOID, type LabelMap, type JournalEvent, type Judgement } from './api.js';
+import { ANNOTATOR_PATTERN, type LabelMap, type JournalEvent, type Judgement } from './api.js';
 import { readJournal } from './journal.js';
+import { labelMapToMask } from './raster.js';
 
 /** `<data-dir>/review/<model>`: everything the review step keeps for one model. */
 export function reviewDirOf(dataDir: string, modelName: string): string {
@@ -86,10 +87,9 @@ export function foldByImage(events: JournalEvent[]): Map<string, FoldedItem> {
   return out;
 }
 
-/** A LabelMap's pixels (MapLabel bytes), checked: the right length and only 0, 1 or 2. */
+/** A LabelMap's pixels (MapLabel bytes): readJournal has already checked them (h*w bytes of 0, 1 or 2). */
 export function decodeLabelMap(m: LabelMap, where: { file: string; image: string }): Uint8Array {
-  const bytes = Buffer.from(m.bits, 'base64');
-  if (bytes.length !== m.h * m.w) throw new GradiaInputError(where.file, `${where.image}: map holds ${bytes.length} pixels, ${m.h}x${m.w} needs ${m.h * m.w}`);
-  for (const b of bytes) if (b > MAP_AVOID) throw new GradiaInputError(where.file, `${where.image}: map pixel value ${b}, expected 0 (none), 1 (look here) or 2 (do not look here)`);
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  const mask = labelMapToMask(m);
+  if (!mask) throw new GradiaInputError(where.file, `${where.image}: map bits are not ${m.h}x${m.w} bytes of 0, 1 or 2`);
+  return mask.data;
 }

@@ -47,18 +47,19 @@ export class MapHistory {
   }
 
   undo(): boolean {
-    const prev = this.undoStack.pop();
-    if (!prev) return false;
-    this.redoStack.push(this.mask.data.slice());
-    this.mask.data.set(prev);
-    return true;
+    return this.restore(this.undoStack, this.redoStack);
   }
 
   redo(): boolean {
-    const next = this.redoStack.pop();
-    if (!next) return false;
-    this.undoStack.push(this.mask.data.slice());
-    this.mask.data.set(next);
+    return this.restore(this.redoStack, this.undoStack);
+  }
+
+  /** Takes the mask from the top of `from`, keeping the current one on `to`. */
+  private restore(from: Uint8Array[], to: Uint8Array[]): boolean {
+    const data = from.pop();
+    if (!data) return false;
+    to.push(this.mask.data.slice());
+    this.mask.data.set(data);
     return true;
   }
 

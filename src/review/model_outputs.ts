@@ -92,7 +92,6 @@ export async function modelOutputs(o: {
     grid: gridOf(meta.inputSize),
     items: o.samples.map((s, i) => ({ image: s.fileName, label: s.label, pred: results[i]!.pred, prob: softmaxProb(results[i]!.logits, results[i]!.pred), cam: Array.from(results[i]!.cam) })),
   };
-  fs.mkdirSync(o.reviewDir, { recursive: true });
   atomicWrite(file, Buffer.from(`${JSON.stringify(out)}\n`));
   return out;
 }

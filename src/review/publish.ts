@@ -16,6 +16,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { matrixOf } from '../data/assess.js';
 import { ATTENTION_FILES, attentionTarget, keyOf, loadValAttention, readAttentionFile } from '../data/attention.js';
 import { DATA_FOLDER } from '../data/layout.js';
 import { buildEvalSet, buildTrainSet } from '../data/phase_dataset.js';
@@ -41,8 +42,8 @@ export interface PublishOptions {
   grid: number;
   /** the checkpoint whose predictions decide accurate / inaccurate */
   checkpointId: string;
-  /** the model's predicted class of each sample, in order */
-  predict: (samples: EvalSample[]) => Promise<number[]>;
+  /** the model's predicted class of each sample, in order (classes: the validation set's, to check the model against) */
+  predict: (samples: EvalSample[], classes: string[]) => Promise<number[]>;
   now?: () => Date;
 }
 
@@ -120,7 +121,7 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
   }
 
   const judged = merged.filter((m) => m.judgement !== null);
-  const preds = judged.length ? await opts.predict(judged.map((m) => byName.get(m.image)!)) : [];
+  const preds = judged.length ? await opts.predict(judged.map((m) => byName.get(m.image)!), val.classes) : [];
   if (preds.length !== judged.length) throw new Error(`publish: ${preds.length} predictions for ${judged.length} images`);
   const predOf = new Map(judged.map((m, i) => [m.image, preds[i]!]));
 
@@ -207,8 +208,7 @@ export async function publishReview(opts: PublishOptions): Promise<PublishResult
       }
     }
     fsyncDir(root);
-    const matrix: [[number, number], [number, number]] = [[0, 0], [0, 0]];
-    for (const l of Object.values(labels)) matrix[l.endsWith('Inaccurate') ? 1 : 0][l.startsWith('Unreasonable') ? 1 : 0]++;
+    const matrix = matrixOf(Object.values(labels));
     const manifest = path.join(reviewDir, PUBLISHED_MANIFEST);
     const counts = {
       judged: judged.length, maps: redrawn.length, removed: entries.filter((e) => e.removal === 'written').length,

@@ -144,9 +144,9 @@ export function countLabel(mask: Mask, label: MapLabel): number {
   return n;
 }
 
-/** The 0/1 plane of one label (IoU and outlines take the "look here" plane). */
-export function labelPlane(mask: Mask, label: MapLabel): Uint8Array {
-  return mask.data.map((v) => (v === label ? 1 : 0));
+/** The 0/1 plane of one label in a mask's pixels (IoU and outlines take the "look here" plane). */
+export function labelPlane(data: Uint8Array, label: MapLabel): Uint8Array {
+  return data.map((v) => (v === label ? 1 : 0));
 }
 
 /**

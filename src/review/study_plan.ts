@@ -63,13 +63,10 @@ export const STUDY_PLAN_FILE = 'study.json';
  */
 export function openStudyPlan(studyDir: string, want: { models: string[]; split: 'val' | 'test'; images: string[] }): StudyPlan {
   const file = path.join(studyDir, STUDY_PLAN_FILE);
-  if (fs.existsSync(file)) {
-    let plan: StudyPlan;
-    try {
-      plan = JSON.parse(fs.readFileSync(file, 'utf8')) as StudyPlan;
-    } catch (e) {
-      throw new GradiaInputError(file, `not valid JSON: ${(e as Error).message}`);
-    }
+  const found = readStudyPlan(studyDir);
+  // (a file holding JSON `null` also reads as null: it is no study to create over, and fails the check below as before)
+  if (found !== null || fs.existsSync(file)) {
+    const plan = found as StudyPlan;
     if (plan.format !== STUDY_FORMAT || !Array.isArray(plan.models) || !Array.isArray(plan.images) || typeof plan.secret !== 'string') throw new GradiaInputError(file, 'not a gradia-dist study plan');
     const same = plan.split === want.split && plan.models.join('\0') === want.models.join('\0') && plan.images.join('\0') === want.images.join('\0');
     if (!same) {

@@ -10,8 +10,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import sharp from 'sharp';
-import { camPicture, PICTURE_SIZE } from '../report/eval_report.js';
+import { camPicture, decodeRgb, PICTURE_SIZE, pngOf } from '../report/eval_report.js';
 import { camOverlay } from '../report/overlay.js';
 import type { EvalSample } from '../data/types.js';
 import { compiledEntry } from '../util/paths.js';
@@ -85,13 +84,6 @@ Does it contain <span class="em">unnecessary</span> details? Overall, rate the q
 <div id="bar"><button id="submit" disabled>Submit and go to the next</button><span id="left"></span><span id="status"></span></div>
 </main><script type="module" src="/static/study_page.js"></script></body></html>
 `;
-
-async function decodeRgb(file: string, size: number): Promise<Uint8Array> {
-  const { data } = await sharp(file).removeAlpha().toColourspace('srgb').resize(size, size, { fit: 'fill', kernel: 'linear' }).raw().toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-const png = (rgb: Uint8Array, size: number): Promise<Buffer> => sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width: size, height: size, channels: 3 } }).png().toBuffer();
 
 export async function startStudyServer(o: StudyServerOptions): Promise<StudyServer> {
   const { plan } = o;
@@ -174,14 +166,14 @@ export async function startStudyServer(o: StudyServerOptions): Promise<StudyServ
     if ((m = /^\/api\/study\/items\/(\d{1,7})\/image\.png$/.exec(p))) {
       const item = Number(m[1]);
       if (item >= plan.images.length) throw new HttpError(404, 'not found');
-      return send(res, 200, 'image/png', await png(await rgbOf(item), S));
+      return send(res, 200, 'image/png', await pngOf(await rgbOf(item), S, S));
     }
     if ((m = /^\/api\/study\/slots\/([0-9a-f]{20})\.png$/.exec(p))) {
       const slot = slots.get(m[1]!);
       if (!slot) throw new HttpError(404, 'not found');
       const out = o.outputs[slot.model]!;
       const rgb = await rgbOf(slot.item);
-      return send(res, 200, 'image/png', await png(camOverlay(rgb, camPicture(out.cams[slot.item]!, out.grid, S), S, S), S));
+      return send(res, 200, 'image/png', await pngOf(camOverlay(rgb, camPicture(out.cams[slot.item]!, out.grid, S), S, S), S, S));
     }
     throw new HttpError(404, 'not found');
   };

@@ -15,7 +15,7 @@ import { FileWriteError } from '../util/fs_errors.js';
 import { appendLineSynced } from '../util/synced_write.js';
 import { ANNOTATOR_PATTERN, type StudyAnswer, type StudyJournalEvent } from './api.js';
 import type { StudyAnswersByKey } from './agreement.js';
-import type { StudyPlan } from './study_plan.js';
+import { slotOrder, type StudyPlan } from './study_plan.js';
 
 export function studyDirOf(dataDir: string): string {
   return path.join(path.resolve(dataDir), 'review', 'study');
@@ -148,7 +148,8 @@ export interface StudyExport {
 }
 
 /** Writes `results_<annotator>.csv` per annotator and `results.json` into `studyDir`. */
-export function exportStudy(studyDir: string, plan: StudyPlan, order: (item: number) => number[]): StudyExport {
+export function exportStudy(studyDir: string, plan: StudyPlan): StudyExport {
+  const order = (item: number): number[] => slotOrder(plan, item);
   const journals = readStudyJournals(studyDir);
   const csv: Record<string, string> = {};
   const progress: Record<string, { answered: number; of: number }> = {};

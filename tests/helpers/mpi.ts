@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { mpiAddonPath } from '../../src/comm/mpi.js';
 import { repoRoot } from '../../src/util/paths.js';
 import { CLI, type CliResult } from './cli.js';
+import { MPI_ROOT_ENV } from './netns.js';
 
 /** Why MPI tests cannot run here, or null when they can. */
 export function mpiMissing(): string | null {
@@ -22,20 +23,19 @@ export function requireMpi(): boolean {
   return why === null;
 }
 
-const ROOT_ENV = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
 // 3 ranks on a 2-core machine: oversubscribe; no core binding (ranks share the cores).
 const MPIRUN_FLAGS = ['--oversubscribe', '--bind-to', 'none'];
 
 /** `mpirun -np N gradia-dist <args>` (or an MPMD list of [np, args] apps), to completion. */
 export function runMpi(apps: [number, string[]][], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CliResult {
   const r = spawnSync('mpirun', mpirunArgs(apps), {
-    cwd: repoRoot, encoding: 'utf8', timeout: opts.timeoutMs ?? 240_000, env: { ...process.env, ...ROOT_ENV, ...opts.env },
+    cwd: repoRoot, encoding: 'utf8', timeout: opts.timeoutMs ?? 240_000, env: { ...process.env, ...MPI_ROOT_ENV, ...opts.env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function startMpi(np: number, args: string[]): ChildProcess {
-  return spawn('mpirun', mpirunArgs([[np, args]]), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...ROOT_ENV } });
+  return spawn('mpirun', mpirunArgs([[np, args]]), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...MPI_ROOT_ENV } });
 }
 
 function mpirunArgs(apps: [number, string[]][]): string[] {

@@ -20,8 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const PREFIX = 'gdt-';
-export const SUBNET_BASE = '10.213.0';
-export const SUBNET = `${SUBNET_BASE}.0/24`;
+const SUBNET_BASE = '10.213.0';
+const SUBNET = `${SUBNET_BASE}.0/24`;
 
 /** Environment Open MPI needs to run as root (CI runs as root to create namespaces). */
 export const MPI_ROOT_ENV = { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } as const;

@@ -141,6 +141,7 @@ class MpiThread {
   static constexpr double kPauseS = 2.0;
   bool beating_ = false;
   std::deque<std::pair<std::unique_ptr<int64_t>, MPI_Request>> arrivalSends_;
+  std::vector<float> ringScratch_[kRingWindow];  // MPI thread only: receive buffers by bucket slot
   std::thread thread_;
 
   static void check(int rc, const char* what) {
@@ -367,7 +368,7 @@ class MpiThread {
       int64_t bucket, base, len;
       int stage;
       MPI_Request req[2];
-      std::vector<float> tmp;  // a reduce-scatter round receives here, then adds
+      float* tmp;  // a reduce-scatter round receives here (its slot's scratch), then adds
       int64_t ra, rb;
     };
     std::deque<Flight> active;
@@ -381,10 +382,7 @@ class MpiThread {
       bounds(f.len, sendSeg, sa, sb);
       bounds(f.len, recvSeg, f.ra, f.rb);
       float* recvInto = data + f.base + f.ra;
-      if (accumulate) {
-        f.tmp.resize(static_cast<size_t>(f.rb - f.ra));
-        recvInto = f.tmp.data();
-      }
+      if (accumulate) recvInto = f.tmp;
       const int tag = kTagRingBase + static_cast<int>((f.bucket % window) * stages + st);
       check(MPI_Irecv(recvInto, static_cast<int>(f.rb - f.ra), MPI_FLOAT, prev, tag, MPI_COMM_WORLD, &f.req[0]), "MPI_Irecv");
       check(MPI_Isend(data + f.base + sa, static_cast<int>(sb - sa), MPI_FLOAT, next, tag, MPI_COMM_WORLD, &f.req[1]), "MPI_Isend");
@@ -397,13 +395,18 @@ class MpiThread {
     for (;;) {
       while (static_cast<int>(active.size()) < window && nextBucket < nBuckets) {
         const int64_t base = nextBucket * bucketSize;
-        active.push_back(Flight{nextBucket, base, std::min(bucketSize, total - base), 0, {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, {}, 0, 0});
+        // Buckets retire in order, so the ones in flight have distinct slots (bucket % window).
+        std::vector<float>& scratch = ringScratch_[nextBucket % window];
+        const size_t need = static_cast<size_t>(std::min(bucketSize, total - base) / R + 1);
+        if (scratch.size() < need) scratch.resize(need);
+        active.push_back(Flight{nextBucket, base, std::min(bucketSize, total - base), 0, {MPI_REQUEST_NULL, MPI_REQUEST_NULL}, scratch.data(), 0, 0});
         nextBucket++;
         post(active.back());
       }
       if (active.empty()) break;
       bool progressed = false;
       for (Flight& f : active) {
+        if (f.stage >= stages) continue;  // finished, retired below once every earlier bucket is
         int done = 0;
         check(MPI_Testall(2, f.req, &done, MPI_STATUSES_IGNORE), "all-reduce");
         if (!done) continue;
@@ -419,12 +422,9 @@ class MpiThread {
         }
         if (++f.stage < stages) post(f);
       }
-      // Moving a Flight keeps its tmp buffer where it is (a moved vector keeps its storage).
+      // Buckets retire in order, so the ones in flight are at most `window` consecutive
+      // buckets and never share a tag slot or a scratch buffer (bucket % window).
       while (!active.empty() && active.front().stage >= stages) active.pop_front();
-      for (auto it = active.begin(); it != active.end();) {
-        if (it->stage >= stages) it = active.erase(it);
-        else ++it;
-      }
       if (progressed) {
         spins = 0;
         continue;
@@ -550,7 +550,7 @@ uint8_t* bytesOf(Napi::TypedArray a) {
 Napi::Value AllreduceSum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Float32Array a = floatArg(info, 0, "allreduceSum");
-  int64_t bucket = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : (1 << 20);
+  int64_t bucket = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : (1 << 20);  // ring.ts DEFAULT_BUCKET_SIZE
   if (bucket < 1) throw Napi::RangeError::New(env, "allreduceSum: bucket size must be >= 1");
   auto* job = new Job(env);
   job->keep.push_back(Napi::Persistent(a.As<Napi::Object>()));
@@ -663,12 +663,6 @@ Napi::Value LastPause(const Napi::CallbackInfo& info) {
   return o;
 }
 
-Napi::Value Version(const Napi::CallbackInfo& info) {
-  int major = 0, minor = 0;
-  MPI_Get_version(&major, &minor);
-  return Napi::String::New(info.Env(), std::to_string(major) + "." + std::to_string(minor));
-}
-
 Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   exports.Set("init", Napi::Function::New(env, Init));
   exports.Set("allreduceSum", Napi::Function::New(env, AllreduceSum));
@@ -681,7 +675,6 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   exports.Set("arrivals", Napi::Function::New(env, Arrivals));
   exports.Set("silences", Napi::Function::New(env, Silences));
   exports.Set("lastPause", Napi::Function::New(env, LastPause));
-  exports.Set("mpiVersion", Napi::Function::New(env, Version));
   return exports;
 }
 

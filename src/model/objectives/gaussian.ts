@@ -2,15 +2,9 @@
 // tabulated kernel [1/4, 1/2, 1/4], BORDER_REFLECT_101, float32) and divided by its
 // max + 1e-6, as RES computes it per sample.
 import { tf } from '../../backend/tf.js';
+import { reflect101 } from '../../data/attention_target.js';
 import { meanAbs, positivePart } from './terms.js';
 import type { Objective, ObjectiveBatch } from './types.js';
-
-function reflect101(i: number, n: number): number {
-  if (n === 1) return 0;
-  if (i < 0) return -i;
-  if (i >= n) return 2 * n - 2 - i;
-  return i;
-}
 
 const f = Math.fround;
 

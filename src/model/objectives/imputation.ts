@@ -4,9 +4,8 @@
 // in the same flat vector, stepped by the same Adam, checkpointed and covered by the
 // replicas' checksum like every other weight.
 import { tf } from '../../backend/tf.js';
-import { fnv1a } from '../../util/hash.js';
 import { conv2d } from '../conv.js';
-import { Rng, torchToTf } from '../resnet.js';
+import { fillUniform, specRng, torchToTf } from '../resnet.js';
 import type { Model, TensorSpec } from '../types.js';
 import type { ImputationKind, ImputationParams } from './types.js';
 
@@ -26,8 +25,7 @@ function layers(kind: ImputationKind): ConvDef[] {
   ];
 }
 
-/** Every key of every variant starts with this (never a torchvision key). */
-export const IMPUTATION_KEY_PREFIX = 'imp';
+/** Whether `name` is a key of some variant (never a torchvision key). */
 export const isImputationKey = (name: string): boolean => /^imp(_conv[1-5])?\.(weight|bias)$/.test(name);
 
 /** The imputation network's tensors (weight in conv layout, bias 1-D), in parameter order. */
@@ -43,11 +41,7 @@ export function imputationSpecs(kind: ImputationKind): TensorSpec[] {
 /** torch's nn.Conv2d default init, U(+-1/sqrt(fan_in)) for weight and bias, deterministic from `seed`. */
 function initTorch(spec: TensorSpec, fanIn: number, seed: number): Float32Array {
   const n = spec.torchShape.reduce((a, b) => a * b, 1);
-  const r = new Rng((fnv1a(`imputation/${spec.name}`) ^ Math.imul(seed >>> 0, 0x9e3779b1)) >>> 0);
-  const bound = 1 / Math.sqrt(fanIn);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = (2 * r.uniform() - 1) * bound;
-  return out;
+  return fillUniform(new Float32Array(n), specRng(seed, `imputation/${spec.name}`), fanIn);
 }
 
 let netCounter = 0;

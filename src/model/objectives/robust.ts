@@ -65,17 +65,16 @@ export function robustConstants(records: RobustRecord[], globalAttCount: number,
   const labels = new Float32Array(total);
   let o = 0;
   for (const r of sorted) { cams.set(r.cam, o); labels.set(r.label, o); o += r.cam.length; }
-  const threshold = robustThreshold(cams, labels);
+  const threshold = robustThreshold(cams, labels); // a float32 value (0 or one of its candidates)
   let npix = 0;
   let weighted = 0;
-  const a = Math.fround(threshold);
   for (const r of sorted) {
     let s = 0;
     for (let p = 0; p < r.cam.length; p++) {
       const y = r.label[p]!;
       if (y === 0) continue;
       npix++;
-      s += Math.abs(Math.tanh(TANH_SCALE * (r.cam[p]! - a)) - y);
+      s += Math.abs(Math.tanh(TANH_SCALE * (r.cam[p]! - threshold)) - y);
     }
     weighted += r.weight * s;
   }

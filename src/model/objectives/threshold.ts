@@ -12,13 +12,6 @@
 /** RES's epsilon: a negative candidate lies just above its own pixel, satisfying it. */
 export const NEGATIVE_OFFSET = Math.fround(1e-4);
 
-export interface LabelledValue {
-  /** the normalised cam value at the pixel (float32) */
-  c: number;
-  /** the label there: < 0 negative, > 0 positive (0s are not passed) */
-  y: number;
-}
-
 /** Number of entries of the ascending `sorted` that are < v. */
 function countBelow(sorted: Float64Array, v: number): number {
   let lo = 0;
@@ -38,20 +31,20 @@ export function robustThreshold(cams: ArrayLike<number>, labels: ArrayLike<numbe
   if (cams.length !== labels.length) throw new RangeError(`robustThreshold: ${cams.length} cam values, ${labels.length} labels`);
   const negCand: number[] = [];
   const posCand: number[] = [];
+  // the negatives' own values (candidate - offset is not exact: keep them separately)
+  const negOwn: number[] = [];
   for (let i = 0; i < cams.length; i++) {
     const y = labels[i]!;
     const c = Math.fround(cams[i]!);
-    if (y < 0) negCand.push(Math.fround(c + NEGATIVE_OFFSET));
-    else if (y > 0) posCand.push(c);
+    if (y < 0) {
+      negCand.push(Math.fround(c + NEGATIVE_OFFSET));
+      negOwn.push(c);
+    } else if (y > 0) posCand.push(c);
   }
   const nNeg = negCand.length;
   const nPos = posCand.length;
   if (nNeg === 0 && nPos === 0) return 0;
-  // the negatives' own values (candidate - offset is not exact: keep them separately)
-  const negVals = new Float64Array(nNeg);
-  let k = 0;
-  for (let i = 0; i < cams.length; i++) if (labels[i]! < 0) negVals[k++] = Math.fround(cams[i]!);
-  negVals.sort();
+  const negVals = Float64Array.from(negOwn).sort();
   const posVals = Float64Array.from(posCand).sort();
   // score * nNeg * nPos as an integer (a side that is empty contributes nothing)
   const wNeg = nPos > 0 ? nPos : 1;

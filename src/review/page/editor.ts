@@ -44,7 +44,9 @@ export class Editor {
   private readonly scale: number;
   private readonly view: HTMLCanvasElement;
   private readonly layer: HTMLCanvasElement;
-  /** the "do not look here" pixels as red stripes, at the view's size */
+  /** red stripes over a dimmed view, drawn once at the view's size */
+  private readonly stripePattern: HTMLCanvasElement;
+  /** the pattern cut to the "do not look here" pixels */
   private readonly stripes: HTMLCanvasElement;
   private readonly panel: HTMLElement;
   private stroke: { last: Point; value: MapLabel } | null = null;
@@ -68,6 +70,7 @@ export class Editor {
     this.layer = document.createElement('canvas');
     this.layer.width = w;
     this.layer.height = h;
+    this.stripePattern = stripeCanvas(this.view.width, this.view.height);
     this.stripes = document.createElement('canvas');
     this.stripes.width = this.view.width;
     this.stripes.height = this.view.height;
@@ -237,18 +240,11 @@ export class Editor {
     this.paintLayer(MAP_LOOK, [255, 176, 0, 150]);
     ctx.drawImage(this.layer, 0, 0, W, H);
     if (this.mask.data.includes(MAP_AVOID)) {
-      // stripes at the view's resolution, kept only where the (map-sized) avoid layer is
+      // the stripes, kept only where the (map-sized) avoid layer is
       this.paintLayer(MAP_AVOID, [0, 0, 0, 255]);
       const sctx = this.stripes.getContext('2d')!;
-      sctx.globalCompositeOperation = 'source-over';
-      sctx.clearRect(0, 0, W, H);
-      sctx.fillStyle = 'rgba(40, 40, 40, 0.45)';
-      sctx.fillRect(0, 0, W, H);
-      sctx.strokeStyle = 'rgb(255, 40, 40)';
-      sctx.lineWidth = 3;
-      sctx.beginPath();
-      for (let k = -H; k < W; k += 9) { sctx.moveTo(k, H); sctx.lineTo(k + H, 0); }
-      sctx.stroke();
+      sctx.globalCompositeOperation = 'copy';
+      sctx.drawImage(this.stripePattern, 0, 0);
       sctx.globalCompositeOperation = 'destination-in';
       sctx.imageSmoothingEnabled = false;
       sctx.drawImage(this.layer, 0, 0, W, H);
@@ -338,6 +334,22 @@ export class Editor {
     );
     this.message = '';
   }
+}
+
+/** Red diagonal stripes over a dimmed ground, w x h. */
+function stripeCanvas(w: number, h: number): HTMLCanvasElement {
+  const c = document.createElement('canvas');
+  c.width = w;
+  c.height = h;
+  const ctx = c.getContext('2d')!;
+  ctx.fillStyle = 'rgba(40, 40, 40, 0.45)';
+  ctx.fillRect(0, 0, w, h);
+  ctx.strokeStyle = 'rgb(255, 40, 40)';
+  ctx.lineWidth = 3;
+  ctx.beginPath();
+  for (let k = -h; k < w; k += 9) { ctx.moveTo(k, h); ctx.lineTo(k + h, 0); }
+  ctx.stroke();
+  return c;
 }
 
 const fillHolesOf = (m: Mask) => fillHoles(m);

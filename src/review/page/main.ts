@@ -118,8 +118,8 @@ class ReviewPage {
     const shownMap = d.state.map ?? d.humanMap;
     const shown = shownMap && labelMapToMask(shownMap);
     if (this.outline && shown) {
-      drawOutline(ctx, shown, labelPlane(shown, MAP_LOOK), d.state.map ? '#ffb000' : '#00e5ff');
-      drawOutline(ctx, shown, labelPlane(shown, MAP_AVOID), '#ff2828');
+      drawOutline(ctx, shown, labelPlane(shown.data, MAP_LOOK), d.state.map ? '#ffb000' : '#00e5ff');
+      drawOutline(ctx, shown, labelPlane(shown.data, MAP_AVOID), '#ff2828');
     }
     const avoidPx = shown ? countLabel(shown, MAP_AVOID) : 0;
     const m = this.session.matrix;
